@@ -1,0 +1,106 @@
+"""The app factory: everything is built from the settings it is given, inside the lifespan."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+import database
+from config import Settings, load_settings
+from generation import GenerationManager, ServiceDraining
+from provider_registry import ProviderRegistry
+from providers.errors import ProviderError, RegistryError
+from routers import chat, health, models, providers, sessions
+
+logger = logging.getLogger(__name__)
+
+UPLOAD_DIR = Path(__file__).parent / "uploads"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = database.create_engine(settings.database_url)
+        await database.init_db(engine)
+        sessionmaker = database.create_sessionmaker(engine)
+        async with sessionmaker() as db:
+            interrupted = await database.interrupt_orphans(db)
+            await db.commit()
+        if interrupted:
+            logger.warning(
+                "Marked %d replies left streaming by a previous process as interrupted", interrupted
+            )
+        registry = ProviderRegistry(settings)
+        manager = GenerationManager(settings, sessionmaker)
+        await manager.start()
+        app.state.settings = settings
+        app.state.sessionmaker = sessionmaker
+        app.state.registry = registry
+        app.state.manager = manager
+        try:
+            yield
+        finally:
+            await manager.drain(settings.shutdown_grace_seconds)
+            await manager.close()
+            await registry.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title=settings.app_name,
+        version=settings.app_version,
+        description="One API for many LLM vendors, with every conversation kept in a database.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials="*" not in settings.cors_origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["X-Total-Count", "X-Ignored-Parameters"],
+    )
+    _add_error_handlers(app)
+    app.include_router(health.router)
+    for module in (providers, models, sessions, chat):
+        app.include_router(module.router, prefix=settings.api_prefix)
+    UPLOAD_DIR.mkdir(exist_ok=True)
+    app.mount("/uploads", StaticFiles(directory=UPLOAD_DIR), name="uploads")
+    return app
+
+
+def _error(status: int, detail: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"detail": detail, **extra}, status_code=status)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProviderError)
+    async def provider_error(_: Request, exc: ProviderError) -> JSONResponse:
+        return _error(exc.status_code, str(exc), provider=exc.provider)
+
+    @app.exception_handler(RegistryError)
+    async def registry_error(_: Request, exc: RegistryError) -> JSONResponse:
+        return _error(exc.status_code, str(exc))
+
+    @app.exception_handler(database.NotFoundError)
+    async def not_found(_: Request, exc: database.NotFoundError) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @app.exception_handler(ServiceDraining)
+    async def draining(_: Request, exc: ServiceDraining) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(chat.NotGenerating)
+    async def not_generating(_: Request, exc: chat.NotGenerating) -> JSONResponse:
+        return _error(409, str(exc), status=exc.status)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("Unhandled error", exc_info=exc)
+        return _error(500, f"Internal error: {type(exc).__name__}: {exc}")

@@ -1,0 +1,140 @@
+"""Settings read from the environment and `.env`, normalized once so callers never re-parse.
+
+Besides the declared fields, any pair `<NAME>_API_KEY` + `<NAME>_BASE_URL` whose NAME is not a built-in
+vendor becomes an extra OpenAI-compatible provider (`extra_providers`), so a vendor is added without code.
+"""
+
+import json
+import os
+import sys
+from typing import Annotated, Any, Literal
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Prefixes owned by declared settings; a `<NAME>_API_KEY` with one of these is never an extra vendor.
+BUILTIN_VENDOR_PREFIXES = frozenset(
+    {
+        "OPENAI",
+        "DEEPSEEK",
+        "SILICONFLOW",
+        "GROQ",
+        "MISTRAL",
+        "GROK",
+        "OPENROUTER",
+        "CEREBRAS",
+        "NVIDIA",
+        "GEMINI",
+        "DOUBAO",
+    }
+)
+
+
+class ExtraProvider(BaseModel):
+    api_key: str
+    base_url: str
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    app_name: str = "Lite-LLM-Chat Backend"
+    app_version: str = "1.0.0"
+    api_prefix: str = "/api/v1"
+    backend_host: str = "127.0.0.1"
+    backend_port: int = Field(default=8000, ge=1, le=65535)
+    database_url: str = "sqlite:///./chat_history.db"
+    http_proxy: str | None = None
+    provider_timeout: float = Field(default=20.0, gt=0)
+    provider_max_retries: int = Field(default=2, ge=0, le=10)
+    model_cache_ttl: int = Field(default=3600, ge=0)
+    cors_origins: Annotated[list[str], NoDecode] = ["*"]
+    max_connections: int = Field(default=2000, ge=1)
+
+    openai_api_key: str | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    deepseek_api_key: str | None = None
+    deepseek_base_url: str = "https://api.deepseek.com"
+    siliconflow_api_key: str | None = None
+    siliconflow_base_url: str = "https://api.siliconflow.cn/v1"
+    groq_api_key: str | None = None
+    groq_base_url: str = "https://api.groq.com/openai/v1"
+    mistral_api_key: str | None = None
+    mistral_base_url: str = "https://api.mistral.ai/v1"
+    grok_api_key: str | None = None
+    grok_base_url: str = "https://api.x.ai/v1"
+    openrouter_api_key: str | None = None
+    openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    openrouter_http_referer: str | None = None
+    openrouter_x_title: str | None = None
+    cerebras_api_key: str | None = None
+    cerebras_base_url: str = "https://api.cerebras.ai/v1"
+    nvidia_api_key: str | None = None
+    nvidia_base_url: str = "https://integrate.api.nvidia.com/v1"
+
+    stream_flush_interval: float = Field(default=1.0, gt=0)
+    first_token_timeout: float = Field(default=60.0, gt=0)
+    stream_idle_timeout: float = Field(default=60.0, gt=0)
+    max_generation_seconds: float = Field(default=600.0, gt=0)
+    disconnect_policy: Literal["continue", "stop"] = "continue"
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    keepalive_seconds: float = Field(default=15.0, gt=0)
+    loop_detect_chars: int = Field(default=1200, ge=0)
+
+    extra_providers: dict[str, ExtraProvider] = {}
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        for plain, async_form in (
+            ("sqlite://", "sqlite+aiosqlite://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+        ):
+            if value.startswith(plain):
+                return async_form + value[len(plain) :]
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _discover_extra_providers(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "extra_providers" not in data:
+            data = {**data, "extra_providers": discover_extra_providers()}
+        return data
+
+
+def discover_extra_providers() -> dict[str, dict[str, str]]:
+    """Find `<NAME>_API_KEY` + `<NAME>_BASE_URL` pairs for vendors that have no module of their own."""
+    env: dict[str, str] = {k: v for k, v in dotenv_values(".env").items() if v}
+    env.update({k: v for k, v in os.environ.items() if v})
+    found: dict[str, dict[str, str]] = {}
+    for key, value in env.items():
+        if not key.endswith("_API_KEY"):
+            continue
+        prefix = key.removesuffix("_API_KEY")
+        base_url = env.get(f"{prefix}_BASE_URL")
+        if prefix and prefix not in BUILTIN_VENDOR_PREFIXES and base_url:
+            found[prefix.lower()] = {"api_key": value, "base_url": base_url}
+    return found
+
+
+def load_settings() -> Settings:
+    """Build Settings, or stop start-up with a message naming each bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        sys.exit(f"Invalid configuration: {problems}")

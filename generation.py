@@ -1,0 +1,515 @@
+"""A chat turn as a task of its own: the producer of an event log that HTTP streams consume.
+
+The generation is not tied to the HTTP request that started it: a client that disconnects does not
+lose the reply. Text accumulates in memory and one supervisor task flushes every running
+generation on STREAM_FLUSH_INTERVAL and enforces the watchdogs, so the per-chunk path does no I/O
+and arms no timer.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import database
+from config import Settings
+from event_log import Event, EventLog
+from models import MEDIA_FIELDS, ChatRequest
+from provider_registry import ProviderRegistry
+from providers.base import (
+    Finish,
+    LLMProvider,
+    MediaOutput,
+    Progress,
+    ProviderRequest,
+    ReasoningDelta,
+    SearchResults,
+    StreamEvent,
+    TextDelta,
+    ThoughtSignature,
+    Turn,
+    Usage,
+)
+from providers.errors import ProviderError, ProviderTimeout
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Abort:
+    """Why a generation was ended from outside its own stream."""
+
+    status: str
+    finish_reason: str
+    error: ProviderError | None = None
+
+
+STOPPED = Abort("stopped", "stopped by user")
+
+
+class Generation:
+    """One assistant reply being produced.
+
+    Attributes:
+        message_id: The assistant row this generation writes.
+        session_id: Its session.
+        log: Numbered events for SSE consumers, starting with session_id and message_id.
+        started: Set once the vendor produced output, or the generation ended without any.
+    """
+
+    def __init__(
+        self,
+        *,
+        session_id: int,
+        message_id: int,
+        provider: LLMProvider,
+        request: ProviderRequest,
+        prefix: str = "",
+    ) -> None:
+        self.session_id = session_id
+        self.message_id = message_id
+        self.provider = provider
+        self.request = request
+        self.log = EventLog()
+        self.log.extend([{"session_id": session_id}, {"message_id": message_id}])
+        self.started = asyncio.Event()
+        self.done = asyncio.Event()
+        self.text: list[str] = [prefix] if prefix else []
+        self.reasoning: list[str] = []
+        self.search_results: list[dict[str, Any]] = []
+        self.media: dict[str, list[str]] = {}
+        self.signatures: list[str] = []
+        self.usage: dict[str, Any] | None = None
+        self.finish_reason: str | None = None
+        self.status = "streaming"
+        self.error: ProviderError | None = None
+        self.error_text: str | None = None
+        self.has_output = False
+        self.dirty = False
+        self.began_at = time.monotonic()
+        self.last_event_at = self.began_at
+        self.abort_reason: Abort | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._loop_checked = 0
+
+    def grew_since_loop_check(self) -> bool:
+        grew = len(self.text) != self._loop_checked
+        self._loop_checked = len(self.text)
+        return grew
+
+    @property
+    def finished(self) -> bool:
+        return self.done.is_set()
+
+    def abort(self, reason: Abort) -> bool:
+        """End the generation now (stop, watchdog, shutdown); False if it already ended."""
+        if self.finished or self.task is None or self.abort_reason is not None:
+            return False
+        self.abort_reason = reason
+        self.task.cancel()
+        return True
+
+    # --- producing --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            async for event in self.provider.stream(self.request):
+                self._apply(event)
+        except asyncio.CancelledError:
+            reason = self.abort_reason or Abort("interrupted", "interrupted")
+            self.error = reason.error
+            self._end(reason.status, reason.finish_reason, str(reason.error) if reason.error else None)
+            if self.abort_reason is None:
+                raise
+        except ProviderError as exc:
+            self.error = exc
+            self._end("error", "error", str(exc))
+        except Exception as exc:  # a bug must still end the reply and tell the client
+            logger.exception("Generation %s failed", self.message_id)
+            self._end("error", "error", f"{self.provider.id}: internal error ({exc})")
+        else:
+            self._end("complete", self.finish_reason or "stop", None)
+
+    def _apply(self, event: StreamEvent) -> None:
+        self.last_event_at = time.monotonic()
+        wire = self._record(event)
+        if wire is not None:
+            self.log.append(wire)
+            self.dirty = True
+            if not self.has_output:
+                self.has_output = True
+                self.started.set()
+
+    def _record(self, event: StreamEvent) -> Event | None:
+        """Fold an event into the reply; return its contract form, or None if it is internal."""
+        match event:
+            case TextDelta(text):
+                self.text.append(text)
+                return {"content": text}
+            case ReasoningDelta(text):
+                self.reasoning.append(text)
+                return {"reasoning": text}
+            case SearchResults(items):
+                self.search_results.extend(items)
+                return {"search_results": list(items)}
+            case MediaOutput(kind, urls):
+                self.media.setdefault(kind, []).extend(urls)
+                return {kind: list(urls)}
+            case Progress(status, percent):
+                return {"progress": {"status": status, "percent": percent}}
+            case ThoughtSignature(value):
+                self.signatures.append(value)
+            case Usage(data):
+                self.usage = dict(data)
+            case Finish(reason):
+                self.finish_reason = reason
+        return None
+
+    def _end(self, status: str, finish_reason: str, error: str | None) -> None:
+        self.status = status
+        self.finish_reason = finish_reason
+        self.error_text = error
+        self.dirty = True
+        if error is not None:
+            self.log.append({"error": error})
+        elif self.usage:
+            self.log.append({"usage": self.usage})
+        self.log.append({"done": True})
+
+    # --- persistence ------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The row's columns as they stand now; the text is joined only here."""
+        fields: dict[str, Any] = {
+            "content": "".join(self.text),
+            "thought_process": "".join(self.reasoning) or None,
+            "search_results": list(self.search_results) or None,
+            "thought_signatures": list(self.signatures) or None,
+            "status": self.status,
+            "finish_reason": self.finish_reason,
+            "usage": self.usage,
+            "error": self.error_text,
+        }
+        for kind, urls in self.media.items():
+            fields[kind] = list(urls)
+        return fields
+
+
+class GenerationManager:
+    """Runs generations, flushes them on an interval, enforces the watchdogs, drains on shutdown."""
+
+    def __init__(self, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.active: dict[int, Generation] = {}
+        self.draining = False
+        self._supervisor: asyncio.Task[None] | None = None
+        self._recent: dict[int, tuple[float, Generation]] = {}
+
+    async def start(self) -> None:
+        self._supervisor = asyncio.create_task(self._supervise(), name="generation-supervisor")
+
+    def get(self, message_id: int) -> Generation | None:
+        """A running generation, or one that ended moments ago (its log is still replayable)."""
+        if message_id in self.active:
+            return self.active[message_id]
+        recent = self._recent.get(message_id)
+        return recent[1] if recent else None
+
+    def stop_session(self, session_id: int, from_message: int = 0) -> None:
+        """Stop the session's running replies at or after `from_message` (before they are deleted)."""
+        for generation in list(self.active.values()):
+            if generation.session_id == session_id and generation.message_id >= from_message:
+                generation.abort(STOPPED)
+
+    def stop_all(self) -> None:
+        for generation in list(self.active.values()):
+            generation.abort(STOPPED)
+
+    def launch(self, generation: Generation) -> Generation:
+        self.active[generation.message_id] = generation
+        generation.task = asyncio.create_task(
+            self._drive(generation), name=f"generation-{generation.message_id}"
+        )
+        return generation
+
+    async def _drive(self, generation: Generation) -> None:
+        try:
+            await generation.run()
+        finally:
+            try:
+                await asyncio.shield(self._store(generation))
+            finally:
+                generation.log.close()
+                generation.started.set()
+                generation.done.set()
+                self.active.pop(generation.message_id, None)
+                self._recent[generation.message_id] = (time.monotonic(), generation)
+
+    async def _store(self, generation: Generation) -> None:
+        generation.dirty = False
+        async with self.sessionmaker() as db:
+            await database.update_message(db, generation.message_id, **generation.snapshot())
+            await db.commit()
+
+    # --- supervision ------------------------------------------------------------------------
+
+    def _tick(self) -> float:
+        s = self.settings
+        return max(0.02, min(s.stream_flush_interval, s.first_token_timeout / 4, 0.5))
+
+    async def _supervise(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick())
+            try:
+                self._enforce_watchdogs()
+                await self._flush_dirty()
+                self._forget_old()
+            except Exception:
+                logger.exception("Generation supervisor tick failed")
+
+    async def _flush_dirty(self) -> None:
+        dirty = [g for g in self.active.values() if g.dirty and not g.finished]
+        if not dirty:
+            return
+        async with self.sessionmaker() as db:
+            for generation in dirty:
+                generation.dirty = False
+                await database.update_message(db, generation.message_id, **generation.snapshot())
+            await db.commit()
+
+    def _enforce_watchdogs(self) -> None:
+        now = time.monotonic()
+        for generation in list(self.active.values()):
+            reason = self._watchdog_reason(generation, now)
+            if reason is not None:
+                generation.abort(reason)
+
+    def _watchdog_reason(self, generation: Generation, now: float) -> Abort | None:
+        s = self.settings
+        provider = generation.provider.id
+        if now - generation.began_at > s.max_generation_seconds:
+            limit = f"the reply exceeded MAX_GENERATION_SECONDS={s.max_generation_seconds:g}"
+            return Abort("error", "max_generation_time", ProviderTimeout(provider, limit))
+        if not generation.has_output and now - generation.began_at > s.first_token_timeout:
+            limit = f"no output within FIRST_TOKEN_TIMEOUT={s.first_token_timeout:g}s"
+            return Abort("error", "first_token_timeout", ProviderTimeout(provider, limit))
+        if generation.has_output and now - generation.last_event_at > s.stream_idle_timeout:
+            limit = f"no output for STREAM_IDLE_TIMEOUT={s.stream_idle_timeout:g}s"
+            return Abort("error", "idle_timeout", ProviderTimeout(provider, limit))
+        if (
+            s.loop_detect_chars
+            and generation.grew_since_loop_check()
+            and is_looping(generation.text, s.loop_detect_chars)
+        ):
+            loop = "stopped: the reply keeps repeating the same passage (loop detected)"
+            return Abort("error", "loop_detected", ProviderError(provider, loop))
+        return None
+
+    def _forget_old(self) -> None:
+        horizon = time.monotonic() - 60
+        for message_id, (ended, _) in list(self._recent.items()):
+            if ended < horizon:
+                del self._recent[message_id]
+
+    # --- shutdown ---------------------------------------------------------------------------
+
+    async def drain(self, grace: float) -> None:
+        """Refuse new chats, give running ones `grace` seconds, then store them as interrupted."""
+        self.draining = True
+        waiting = [asyncio.ensure_future(g.done.wait()) for g in self.active.values()]
+        if waiting:
+            _, pending = await asyncio.wait(waiting, timeout=grace)
+            for waiter in pending:
+                waiter.cancel()
+        shutdown = Abort("interrupted", "shutdown", "the server shut down during the reply")
+        tasks = [g.task for g in self.active.values() if g.abort(shutdown) and g.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+
+    async def close(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+
+
+def is_looping(pieces: list[str], span: int, min_repeats: int = 4) -> bool:
+    """Whether the reply's last `span`+ characters are one passage repeated `min_repeats`+ times.
+
+    Candidate periods are the distances back to earlier copies of the last few characters, so a
+    reply that does not repeat costs one substring search.
+    """
+    tail = _tail(pieces, span * 2)
+    if len(tail) < span:
+        return False
+    probe = tail[-16:]
+    found = tail.rfind(probe, 0, len(tail) - 1)
+    while found >= 0:
+        period = len(tail) - len(probe) - found
+        repeats = max(min_repeats, -(-span // period))
+        if period * repeats > len(tail):
+            return False
+        if tail[-period * repeats :] == tail[-period:] * repeats:
+            return True
+        found = tail.rfind(probe, 0, found + len(probe) - 1)
+    return False
+
+
+def _tail(pieces: list[str], size: int) -> str:
+    collected: list[str] = []
+    length = 0
+    for piece in reversed(pieces):
+        collected.append(piece)
+        length += len(piece)
+        if length >= size:
+            break
+    return "".join(reversed(collected))[-size:]
+
+
+# --- starting a turn ----------------------------------------------------------------------------
+
+
+class ServiceDraining(Exception):
+    status_code = 503
+
+    def __init__(self) -> None:
+        super().__init__("The server is shutting down; retry the chat in a moment")
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    generation: Generation
+    ignored: list[str]
+
+
+def split_options(
+    options: Mapping[str, Any], provider: LLMProvider
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Sort the sent options into vendor parameters, media settings, and those this vendor ignores."""
+    params = {k: v for k, v in options.items() if k not in MEDIA_FIELDS and provider.accepts(k)}
+    media = {k: v for k, v in options.items() if k in provider.media_params}
+    ignored = sorted(set(options) - set(params) - set(media))
+    return params, media, ignored
+
+
+def history_turn(row: database.ChatMessage) -> Turn:
+    return Turn(
+        role=row.role,
+        content=row.content,
+        images=tuple(row.images or ()),
+        videos=tuple(row.videos or ()),
+        audios=tuple(row.audios or ()),
+        thought_signatures=tuple(row.thought_signatures or ()),
+    )
+
+
+def _in_context(row: database.ChatMessage) -> bool:
+    # A reply still being written, or one that failed before any text, is not context.
+    return row.status != "streaming" and bool(row.content or row.images or row.videos)
+
+
+def default_title(body: ChatRequest) -> str:
+    if body.title:
+        return body.title
+    first = next((m.content for m in body.messages if m.role == "user" and m.content), "")
+    text = " ".join(first.split())
+    return (text[:47] + "...") if len(text) > 50 else (text or "New Chat")
+
+
+async def start_turn(manager: GenerationManager, registry: ProviderRegistry, body: ChatRequest) -> Started:
+    """Store the new message(s), create the assistant row, and launch its generation."""
+    if manager.draining:
+        raise ServiceDraining()
+    provider = registry.get(body.message_provider or body.provider)
+    model = body.message_model or body.model
+    params, media, ignored = split_options(body.sent_options(), provider)
+    async with manager.sessionmaker() as db:
+        session = await _resolve_session(db, body)
+        history = [
+            history_turn(row) for row in await database.session_messages(db, session.id) if _in_context(row)
+        ]
+        for message in body.messages:
+            await database.add_message(
+                db,
+                session,
+                role=message.role,
+                content=message.content,
+                images=message.images,
+                videos=message.videos,
+                audios=message.audios,
+            )
+        reply = await database.add_message(
+            db,
+            session,
+            role="assistant",
+            content="",
+            provider=provider.id,
+            model=model,
+            status="streaming",
+        )
+        await db.commit()
+    turns = (
+        *history,
+        *(
+            Turn(
+                m.role,
+                m.content,
+                tuple(m.images or ()),
+                tuple(m.videos or ()),
+                tuple(m.audios or ()),
+            )
+            for m in body.messages
+        ),
+    )
+    request = ProviderRequest(
+        model=model,
+        messages=turns,
+        system_prompt=body.system_prompt or session.system_prompt,
+        params=params,
+        media_options=media,
+    )
+    generation = Generation(session_id=session.id, message_id=reply.id, provider=provider, request=request)
+    return Started(manager.launch(generation), ignored)
+
+
+async def _resolve_session(db: AsyncSession, body: ChatRequest) -> database.ChatSession:
+    if body.session_id is None:
+        return await database.create_session(
+            db,
+            title=default_title(body),
+            provider=body.provider,
+            model=body.model,
+            system_prompt=body.system_prompt,
+        )
+    session = await database.get_session(db, body.session_id)
+    if session is None:
+        raise database.NotFoundError(f"Session {body.session_id} not found")
+    return session
+
+
+def stored_log(row: database.ChatMessage) -> EventLog:
+    """The event log of a reply that has ended, rebuilt from its row so a resume can replay it."""
+    log = EventLog()
+    log.extend([{"session_id": row.session_id}, {"message_id": row.id}])
+    if row.thought_process:
+        log.append({"reasoning": row.thought_process})
+    if row.content:
+        log.append({"content": row.content})
+    if row.search_results:
+        log.append({"search_results": row.search_results})
+    for kind, urls in (("images", row.images), ("videos", row.videos)):
+        if urls:
+            log.append({kind: urls})
+    if row.error:
+        log.append({"error": row.error})
+    elif row.usage:
+        log.append({"usage": row.usage})
+    log.append({"done": True})
+    log.close()
+    return log

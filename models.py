@@ -1,0 +1,202 @@
+"""Request and response schemas of the HTTP API (API-CONTRACT.md shapes)."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["user", "assistant", "system"]
+
+
+class ProviderOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    supported: bool
+    configured: bool
+
+
+class ModelOut(BaseModel):
+    id: str
+    name: str
+    provider: str
+    description: str = ""
+    context_length: int | None = None
+    fallback: bool = Field(False, description="True when the vendor could not be asked")
+
+
+class SearchResult(BaseModel):
+    title: str | None = None
+    url: str
+    content: str | None = None
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    role: Role
+    content: str
+    images: list[str] | None = None
+    videos: list[str] | None = None
+    audios: list[str] | None = None
+    search_results: list[SearchResult] | None = None
+    created_at: datetime
+    provider: str | None = None
+    model: str | None = None
+    thought_process: str | None = None
+    thought_signatures: list[str] | None = None
+    status: str = "complete"
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class SessionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    provider: str
+    model: str
+    system_prompt: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    message_count: int = 0
+
+
+class SessionDetail(SessionOut):
+    messages: list[MessageOut]
+
+
+class SessionCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"title": "Trip ideas", "provider": "deepseek", "model": "deepseek-chat"}]
+        }
+    )
+
+    title: str = Field("New Chat", min_length=1, max_length=200)
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    system_prompt: str | None = None
+
+
+class SessionUpdate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Renamed chat"}]})
+
+    title: str = Field(min_length=1, max_length=200)
+
+
+class ChatMessageIn(BaseModel):
+    role: Role = "user"
+    content: str = ""
+    images: list[str] | None = None
+    videos: list[str] | None = None
+    audios: list[str] | None = None
+
+
+ImageDetail = Literal["auto", "low", "high"]
+
+# Chat-request fields that shape media parts rather than travel as request parameters.
+MEDIA_FIELDS = frozenset({"image_detail", "video_detail", "fps", "max_frames", "image_pixel_limit"})
+# Chat-request fields that describe the turn itself, never forwarded as parameters.
+TURN_FIELDS = frozenset(
+    {
+        "session_id",
+        "provider",
+        "model",
+        "messages",
+        "message_provider",
+        "message_model",
+        "stream",
+        "title",
+        "system_prompt",
+    }
+)
+
+
+class ChatRequest(BaseModel):
+    """A chat turn: the new message(s) plus the settings of the chosen provider, flat."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "provider": "deepseek",
+                    "model": "deepseek-chat",
+                    "title": "My Chat",
+                    "messages": [{"role": "user", "content": "Hello!"}],
+                    "stream": True,
+                    "temperature": 0.7,
+                }
+            ]
+        }
+    )
+
+    session_id: int | None = None
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    messages: list[ChatMessageIn] = Field(min_length=1)
+    message_provider: str | None = None
+    message_model: str | None = None
+    stream: bool = True
+    title: str | None = Field(None, max_length=200)
+    system_prompt: str | None = None
+
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    stop: list[str] | str | None = None
+
+    image_detail: ImageDetail | None = None
+    video_detail: ImageDetail | None = None
+    fps: float | None = Field(None, gt=0, le=60)
+    max_frames: int | None = Field(None, ge=1)
+    image_pixel_limit: dict[str, int] | None = None
+
+    thinking: bool | None = None
+    reasoning_effort: str | None = None
+    enable_thinking: bool | None = None
+    thinking_budget: int | None = Field(None, ge=128, le=32768)
+    min_p: float | None = Field(None, ge=0, le=1)
+    top_k: int | None = Field(None, ge=-1)
+    transforms: list[str] | None = None
+    models: list[str] | None = None
+    route: str | None = None
+    repetition_penalty: float | None = Field(None, ge=0, le=2)
+    top_a: float | None = Field(None, ge=0, le=1)
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    response_format: dict[str, Any] | None = None
+    structured_outputs: bool | None = None
+    parallel_tool_calls: bool | None = None
+    reasoning: dict[str, Any] | None = None
+    modalities: list[str] | None = None
+    image_config: dict[str, Any] | None = None
+    plugins: list[dict[str, Any]] | None = None
+    web_search_options: dict[str, Any] | None = None
+    safe_prompt: bool | None = None
+    random_seed: int | None = None
+    reasoning_format: Literal["parsed", "raw", "hidden"] | None = None
+    include_reasoning: bool | None = None
+    disable_reasoning: bool | None = None
+
+    def sent_options(self) -> dict[str, Any]:
+        """The parameters the client actually sent (never defaults), minus the turn's own fields."""
+        sent = self.model_dump(exclude_unset=True, exclude=set(TURN_FIELDS))
+        return {key: value for key, value in sent.items() if value is not None}
+
+
+class ChatResponse(BaseModel):
+    session_id: int
+    message: MessageOut
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    database: bool

@@ -1,0 +1,126 @@
+"""Which providers exist, which are configured, and their model lists (TTL-cached, with fallbacks)."""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from config import ExtraProvider, Settings
+from providers.base import LLMProvider, ModelInfo
+from providers.cerebras import CerebrasProvider
+from providers.deepseek import DeepSeekProvider
+from providers.errors import ProviderError, ProviderNotConfiguredError, UnknownProviderError
+from providers.grok import GrokProvider
+from providers.groq import GroqProvider
+from providers.mistral import MistralProvider
+from providers.nvidia import NvidiaProvider
+from providers.openai import OpenAIProvider
+from providers.openai_compat import OpenAICompatProvider
+from providers.openrouter import OpenRouterProvider
+from providers.siliconflow import SiliconFlowProvider
+
+logger = logging.getLogger(__name__)
+
+PROVIDERS: dict[str, type[LLMProvider]] = {
+    cls.id: cls
+    for cls in (
+        OpenAIProvider,
+        DeepSeekProvider,
+        SiliconFlowProvider,
+        GroqProvider,
+        MistralProvider,
+        GrokProvider,
+        OpenRouterProvider,
+        CerebrasProvider,
+        NvidiaProvider,
+    )
+}
+
+
+def extra_provider_class(provider_id: str) -> type[LLMProvider]:
+    """An OpenAI-compatible provider declared only by `<NAME>_API_KEY` + `<NAME>_BASE_URL`."""
+    return type(
+        f"Extra{provider_id.title()}Provider",
+        (OpenAICompatProvider,),
+        {
+            "id": provider_id,
+            "name": provider_id.title(),
+            "description": f"OpenAI-compatible vendor configured by {provider_id.upper()}_BASE_URL",
+            "key_setting": f"{provider_id}_api_key",
+        },
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ModelListing:
+    provider: str
+    models: list[ModelInfo]
+    fallback: bool
+
+
+class ProviderRegistry:
+    """Provider instances built once from settings, plus the model-list cache.
+
+    Args:
+        settings: The app's settings; API keys and base URLs are read from it once.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._providers: dict[str, LLMProvider] = {}
+        for provider_id, cls in PROVIDERS.items():
+            self._providers[provider_id] = cls(
+                settings,
+                api_key=getattr(settings, cls.key_setting),
+                base_url=getattr(settings, cls.base_url_setting) if cls.base_url_setting else None,
+            )
+        for provider_id, extra in settings.extra_providers.items():
+            self._providers.setdefault(provider_id, _build_extra(settings, provider_id, extra))
+        self._cache: dict[str, tuple[float, list[ModelInfo]]] = {}
+
+    def all(self) -> list[LLMProvider]:
+        return list(self._providers.values())
+
+    def known(self, provider_id: str) -> LLMProvider:
+        """The provider with this id, configured or not; raises UnknownProviderError."""
+        try:
+            return self._providers[provider_id]
+        except KeyError:
+            raise UnknownProviderError(provider_id, sorted(self._providers)) from None
+
+    def get(self, provider_id: str) -> LLMProvider:
+        """A provider ready to call; raises when unknown or when its API key is not set."""
+        provider = self.known(provider_id)
+        if not provider.configured:
+            raise ProviderNotConfiguredError(provider_id, provider.key_variable())
+        return provider
+
+    async def models(self, provider_id: str) -> ModelListing:
+        """The vendor's models, cached for MODEL_CACHE_TTL; its fallback list when unreachable."""
+        provider = self.known(provider_id)
+        cached = self._cache.get(provider_id)
+        ttl = self.settings.model_cache_ttl
+        if cached and ttl and time.monotonic() - cached[0] < ttl:
+            return ModelListing(provider_id, cached[1], fallback=False)
+        if provider.configured:
+            try:
+                models = await provider.list_models()
+            except ProviderError as exc:
+                logger.warning("Model list unavailable, serving fallback: %s", exc)
+            else:
+                if ttl:
+                    self._cache[provider_id] = (time.monotonic(), models)
+                return ModelListing(provider_id, models, fallback=False)
+        fallback = [ModelInfo(id=m, name=m) for m in provider.fallback_models]
+        return ModelListing(provider_id, fallback, fallback=True)
+
+    async def all_models(self) -> list[ModelListing]:
+        return list(await asyncio.gather(*(self.models(p) for p in self._providers)))
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(p.aclose() for p in self._providers.values()))
+
+
+def _build_extra(settings: Settings, provider_id: str, extra: ExtraProvider) -> LLMProvider:
+    cls = extra_provider_class(provider_id)
+    return cls(settings, api_key=extra.api_key, base_url=extra.base_url)

@@ -1,0 +1,119 @@
+"""One exception tree for every vendor failure, mapped once to HTTP and to SSE error events.
+
+    ProviderError                  502  (base; carries the provider id and the vendor's own reason)
+    ├── ProviderAuthError          502  the vendor rejected the API key (401/403)
+    ├── ProviderRateLimited        429  the vendor's rate limit or quota (429)
+    ├── ProviderBadRequest         400  the vendor refused the request as invalid (400/404/413/422)
+    ├── ProviderUnavailable        502  vendor 5xx, unreachable, or a broken stream
+    └── ProviderTimeout            504  no answer within the time allowed
+
+Configuration problems found before any vendor is called live beside them:
+
+    RegistryError                  400
+    ├── UnknownProviderError       400  lists the known ids
+    └── ProviderNotConfiguredError 400  names the variable to set
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import openai
+
+
+class ProviderError(Exception):
+    """A vendor call failed; `str(error)` is `"<provider>: <reason>"`."""
+
+    status_code = 502
+
+    def __init__(self, provider: str, message: str, *, vendor_status: int | None = None) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.message = message
+        self.vendor_status = vendor_status
+
+
+class ProviderAuthError(ProviderError):
+    status_code = 502
+
+
+class ProviderRateLimited(ProviderError):
+    status_code = 429
+
+
+class ProviderBadRequest(ProviderError):
+    status_code = 400
+
+
+class ProviderUnavailable(ProviderError):
+    status_code = 502
+
+
+class ProviderTimeout(ProviderError):
+    status_code = 504
+
+
+class RegistryError(Exception):
+    status_code = 400
+
+
+class UnknownProviderError(RegistryError):
+    def __init__(self, provider: str, known: list[str]) -> None:
+        super().__init__(f"Unknown provider '{provider}'. Known providers: {', '.join(known)}")
+
+
+class ProviderNotConfiguredError(RegistryError):
+    def __init__(self, provider: str, variable: str) -> None:
+        super().__init__(f"Provider '{provider}' is not configured: set the {variable} environment variable")
+
+
+_STATUS_CLASSES: dict[int, type[ProviderError]] = {
+    400: ProviderBadRequest,
+    401: ProviderAuthError,
+    402: ProviderRateLimited,
+    403: ProviderAuthError,
+    404: ProviderBadRequest,
+    408: ProviderTimeout,
+    413: ProviderBadRequest,
+    422: ProviderBadRequest,
+    429: ProviderRateLimited,
+}
+
+
+def error_for_status(provider: str, status: int, message: str) -> ProviderError:
+    """Pick the most specific class for a vendor HTTP status."""
+    if status in (401, 403):
+        message = f"the vendor rejected the API key ({status}): {message}"
+    cls = _STATUS_CLASSES.get(status, ProviderUnavailable)
+    return cls(provider, message, vendor_status=status)
+
+
+def vendor_message(body: Any, fallback: str) -> str:
+    """Dig the human-readable reason out of the many vendor error body shapes."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            message = inner.get("message", inner.get("detail"))
+            if message:
+                return message if isinstance(message, str) else str(message)
+        elif isinstance(inner, str):
+            return inner
+    return fallback
+
+
+@contextmanager
+def map_openai_errors(provider: str) -> Iterator[None]:
+    """Turn the openai SDK's exceptions into the ProviderError tree, keeping the vendor's reason."""
+    try:
+        yield
+    except openai.APITimeoutError as exc:
+        raise ProviderTimeout(provider, "the vendor did not answer in time") from exc
+    except openai.APIConnectionError as exc:
+        reason = str(exc.__cause__ or exc)
+        raise ProviderUnavailable(provider, f"could not reach the vendor: {reason}") from exc
+    except openai.APIStatusError as exc:
+        message = vendor_message(exc.body, exc.message)
+        raise error_for_status(provider, exc.status_code, message) from exc
+    except openai.APIError as exc:
+        # An error object inside a 200 stream (OpenRouter's mid-stream form).
+        raise ProviderUnavailable(provider, vendor_message(exc.body, exc.message)) from exc

@@ -1,0 +1,203 @@
+"""Everything the OpenAI-compatible vendors share, on the official `openai` SDK.
+
+A vendor module declares what differs (identity, settings, accepted parameters, where reasoning
+text lives) and overrides one of the small hooks below only where its wire really differs.
+"""
+
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx2
+import openai
+
+from providers.base import (
+    Finish,
+    LLMProvider,
+    ModelInfo,
+    ProviderRequest,
+    ReasoningDelta,
+    SearchResults,
+    StreamEvent,
+    TextDelta,
+    Turn,
+    Usage,
+)
+from providers.errors import map_openai_errors
+from providers.think_tags import ThinkTagSplitter
+
+if TYPE_CHECKING:
+    from config import Settings
+
+
+class OpenAICompatProvider(LLMProvider):
+    """A vendor that speaks OpenAI Chat Completions at `base_url`."""
+
+    # Delta fields that carry reasoning text, in the order they are looked for.
+    reasoning_fields: ClassVar[tuple[str, ...]] = ("reasoning_content", "reasoning")
+    # Models that write reasoning inline as <think>...</think> in the content.
+    think_tags: ClassVar[bool] = True
+    # Whether the vendor takes `stream_options: {"include_usage": true}`.
+    stream_usage_option: ClassVar[bool] = True
+    # Our parameter name -> the vendor's, where they differ.
+    param_renames: ClassVar[dict[str, str]] = {}
+    media_params: ClassVar[frozenset[str]] = frozenset({"image_detail"})
+
+    def __init__(self, settings: "Settings", *, api_key: str | None, base_url: str | None) -> None:
+        super().__init__(settings, api_key=api_key, base_url=base_url)
+        self._http: httpx2.AsyncClient | None = None
+        self._client: openai.AsyncOpenAI | None = None
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The pooled SDK client, built on first use so unconfigured vendors cost nothing."""
+        if self._client is None:
+            self._http = openai.DefaultAsyncHttpx2Client(
+                proxy=self.settings.http_proxy,
+                limits=httpx2.Limits(
+                    max_connections=self.settings.max_connections,
+                    max_keepalive_connections=min(self.settings.max_connections, 200),
+                ),
+            )
+            self._client = openai.AsyncOpenAI(
+                api_key=self.api_key,
+                base_url=self.base_url,
+                timeout=self.settings.provider_timeout,
+                max_retries=self.settings.provider_max_retries,
+                default_headers=self.extra_headers(),
+                http_client=self._http,
+            )
+        return self._client
+
+    def extra_headers(self) -> dict[str, str]:
+        """Headers sent with every request (attribution headers, for instance)."""
+        return {}
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    # --- request ----------------------------------------------------------------------------
+
+    def wire_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Translate our parameter names and values into the vendor's wire form."""
+        renamed = {self.param_renames.get(key, key): value for key, value in params.items()}
+        # When both spellings were sent, the vendor's own one wins.
+        for ours, theirs in self.param_renames.items():
+            if ours in params and theirs in params:
+                renamed[theirs] = params[theirs]
+        return renamed
+
+    def build_messages(self, request: ProviderRequest) -> list[dict[str, Any]]:
+        messages = [self.message_payload(turn, request) for turn in request.messages]
+        if request.system_prompt:
+            messages.insert(0, {"role": "system", "content": request.system_prompt})
+        return messages
+
+    def message_payload(self, turn: Turn, request: ProviderRequest) -> dict[str, Any]:
+        if not (turn.images or turn.videos or turn.audios):
+            return {"role": turn.role, "content": turn.content}
+        parts: list[dict[str, Any]] = [{"type": "text", "text": turn.content}]
+        parts.extend(self.media_parts(turn, request))
+        return {"role": turn.role, "content": parts}
+
+    def media_parts(self, turn: Turn, request: ProviderRequest) -> list[dict[str, Any]]:
+        """Content parts for a turn's media; overridden where the vendor takes more kinds."""
+        detail = request.media_options.get("image_detail")
+        parts = []
+        for url in turn.images:
+            image: dict[str, Any] = {"url": url}
+            if detail:
+                image["detail"] = detail
+            parts.append({"type": "image_url", "image_url": image})
+        return parts
+
+    # --- response ---------------------------------------------------------------------------
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[StreamEvent]:
+        body = self.wire_params(dict(request.params))
+        if self.stream_usage_option:
+            body["stream_options"] = {"include_usage": True}
+        splitter = ThinkTagSplitter() if self.think_tags else None
+        with map_openai_errors(self.id):
+            response = await self.client.chat.completions.create(
+                model=request.model,
+                messages=self.build_messages(request),  # type: ignore[arg-type]
+                stream=True,
+                extra_body=body,
+            )
+            # Leaving this block (end, error, or a stop cancelling us) closes the upstream connection.
+            async with response as chunks:
+                async for chunk in chunks:
+                    for event in self.events_from_chunk(chunk, splitter):
+                        yield event
+        if splitter is not None:
+            for event in splitter.flush():
+                yield event
+
+    def events_from_chunk(self, chunk: Any, splitter: ThinkTagSplitter | None) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        for choice in chunk.choices or ():
+            delta = choice.delta
+            if delta is not None:
+                events.extend(self.reasoning_events(delta))
+                events.extend(self.text_events(delta.content, splitter))
+                events.extend(self.citation_events(delta))
+            if choice.finish_reason:
+                events.append(Finish(choice.finish_reason))
+        events.extend(self.usage_events(chunk))
+        return events
+
+    def reasoning_events(self, delta: Any) -> Iterable[StreamEvent]:
+        extra = delta.model_extra or {}
+        for name in self.reasoning_fields:
+            text = extra.get(name)
+            if isinstance(text, str) and text:
+                return (ReasoningDelta(text),)
+        return ()
+
+    def text_events(self, content: Any, splitter: ThinkTagSplitter | None) -> Iterable[StreamEvent]:
+        if not content or not isinstance(content, str):
+            return ()
+        if splitter is None:
+            return (TextDelta(content),)
+        return splitter.feed(content)
+
+    def citation_events(self, delta: Any) -> Iterable[StreamEvent]:
+        annotations = (delta.model_extra or {}).get("annotations")
+        items = tuple(_citations(annotations))
+        return (SearchResults(items),) if items else ()
+
+    def usage_events(self, chunk: Any) -> Iterable[StreamEvent]:
+        usage = chunk.usage
+        if usage is None:
+            return ()
+        return (Usage(usage.model_dump(exclude_none=True)),)
+
+    # --- models -----------------------------------------------------------------------------
+
+    async def list_models(self) -> list[ModelInfo]:
+        with map_openai_errors(self.id):
+            page = await self.client.models.list()
+        return [self.model_info(item) for item in page.data]
+
+    def model_info(self, item: Any) -> ModelInfo:
+        extra = item.model_extra or {}
+        return ModelInfo(
+            id=item.id,
+            name=extra.get("name") or item.id,
+            description=extra.get("description") or "",
+            context_length=extra.get("context_length"),
+        )
+
+
+def _citations(annotations: Any) -> Iterable[dict[str, Any]]:
+    for note in annotations or ():
+        if not isinstance(note, dict) or note.get("type") != "url_citation":
+            continue
+        cite = note.get("url_citation") or {}
+        if cite.get("url"):
+            yield {
+                "title": cite.get("title") or cite["url"],
+                "url": cite["url"],
+                "content": cite.get("content") or "",
+            }

@@ -1,0 +1,104 @@
+"""Chat: start a turn, stream it as SSE, resume, stop.
+
+POST /chat frames each event as exactly one `data:` line (the web client drops anything else);
+the resume stream adds `id:` lines so a browser EventSource reconnects without gaps.
+"""
+
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.sse import EventSourceResponse, format_sse_event
+
+import database
+from event_log import Event, EventLog
+from generation import STOPPED, Generation, GenerationManager, start_turn, stored_log
+from models import ChatRequest, ChatResponse, MessageOut
+from routers.deps import DbSession, Manager, Registry
+
+router = APIRouter(prefix="/chat", tags=["chat"])
+
+KEEPALIVE = b": keep-alive\n\n"
+
+
+def _encode(number: int, event: Event, with_id: bool) -> bytes:
+    data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    return format_sse_event(data_str=data, id=str(number) if with_id else None)
+
+
+async def _sse(
+    manager: GenerationManager, log: EventLog, after: int, with_ids: bool, generation: Generation | None
+) -> AsyncIterator[bytes]:
+    """Relay the log after event `after`; every event ready at once goes out in one write."""
+    try:
+        async for batch in log.follow(after, manager.settings.keepalive_seconds):
+            yield b"".join(_encode(n, e, with_ids) for n, e in batch) if batch else KEEPALIVE
+    finally:
+        # Reached on a client disconnect too: the generation goes on unless the policy says stop.
+        if generation is not None and manager.settings.disconnect_policy == "stop":
+            generation.abort(STOPPED)
+
+
+@router.post(
+    "",
+    response_model=ChatResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE when stream=true"}},
+)
+async def chat(body: ChatRequest, registry: Registry, manager: Manager, db: DbSession) -> Response:
+    """Send new message(s) and get the reply, streamed as SSE (default) or as one JSON object."""
+    started = await start_turn(manager, registry, body)
+    generation = started.generation
+    headers = {"X-Ignored-Parameters": ", ".join(started.ignored)} if started.ignored else {}
+    if body.stream:
+        await generation.started.wait()
+        if generation.error is not None and not generation.has_output:
+            raise generation.error
+        stream = _sse(manager, generation.log, 0, with_ids=False, generation=generation)
+        return EventSourceResponse(stream, headers=headers)
+    await generation.done.wait()
+    if generation.error is not None:
+        raise generation.error
+    message = await database.get_message(db, generation.message_id)
+    payload = ChatResponse(session_id=generation.session_id, message=MessageOut.model_validate(message))
+    return Response(payload.model_dump_json(), media_type="application/json", headers=headers)
+
+
+@router.get("/{message_id}/stream", response_class=EventSourceResponse)
+async def resume(
+    message_id: int,
+    manager: Manager,
+    db: DbSession,
+    last_event_id: int = Query(0, ge=0, description="Resume after this event number"),
+    last_event_header: int | None = Header(None, alias="Last-Event-ID", ge=0),
+) -> Response:
+    """Replay the events after `Last-Event-ID` (or `?last_event_id=`), then follow live."""
+    after = last_event_header if last_event_header is not None else last_event_id
+    generation = manager.get(message_id)
+    if generation is not None:
+        return EventSourceResponse(_sse(manager, generation.log, after, True, generation))
+    message = await database.get_message(db, message_id)
+    if message is None or message.role != "assistant":
+        raise database.NotFoundError(f"Assistant message {message_id} not found")
+    return EventSourceResponse(_sse(manager, stored_log(message), after, True, None))
+
+
+@router.post("/{message_id}/stop")
+async def stop(message_id: int, manager: Manager, db: DbSession) -> MessageOut:
+    """End a running generation now, keeping its partial text (status `stopped`)."""
+    generation = manager.get(message_id)
+    if generation is None or not generation.abort(STOPPED):
+        message = await database.get_message(db, message_id)
+        if message is None:
+            raise database.NotFoundError(f"Message {message_id} not found")
+        raise NotGenerating(message_id, message.status)
+    await generation.done.wait()
+    message = await database.get_message(db, message_id)
+    return MessageOut.model_validate(message)
+
+
+class NotGenerating(Exception):
+    status_code = 409
+
+    def __init__(self, message_id: int, status: str) -> None:
+        super().__init__(f"Message {message_id} is not generating (status: {status})")
+        self.status = status

@@ -1,0 +1,17 @@
+from fastapi import APIRouter
+
+from models import ProviderOut
+from routers.deps import Registry
+
+router = APIRouter(tags=["providers"])
+
+
+@router.get("/providers")
+async def list_providers(registry: Registry) -> list[ProviderOut]:
+    """Every provider, and whether its API key is set."""
+    return [
+        ProviderOut(
+            id=p.id, name=p.name, description=p.description, supported=p.supported, configured=p.configured
+        )
+        for p in registry.all()
+    ]
