@@ -3,7 +3,6 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -18,8 +17,6 @@ from providers.errors import ProviderError, RegistryError
 from routers import chat, health, models, providers, sessions
 
 logger = logging.getLogger(__name__)
-
-UPLOAD_DIR = Path(__file__).parent / "uploads"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -70,8 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     for module in (providers, models, sessions, chat):
         app.include_router(module.router, prefix=settings.api_prefix)
-    UPLOAD_DIR.mkdir(exist_ok=True)
-    app.mount("/uploads", StaticFiles(directory=UPLOAD_DIR), name="uploads")
+    settings.upload_dir.mkdir(parents=True, exist_ok=True)
+    app.mount("/uploads", StaticFiles(directory=settings.upload_dir), name="uploads")
     return app
 
 

@@ -7,6 +7,7 @@ vendor becomes an extra OpenAI-compatible provider (`extra_providers`), so a ven
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
@@ -72,6 +73,18 @@ class Settings(BaseSettings):
     cerebras_base_url: str = "https://api.cerebras.ai/v1"
     nvidia_api_key: str | None = None
     nvidia_base_url: str = "https://integrate.api.nvidia.com/v1"
+    gemini_api_key: str | None = None
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    doubao_api_key: str | None = None
+    doubao_base_url: str = "https://ark.cn-beijing.volces.com/api/v3"
+
+    upload_dir: Path = Path(__file__).parent / "uploads"
+    max_image_mb: float = Field(default=20, gt=0)
+    max_video_mb: float = Field(default=200, gt=0)
+    max_audio_mb: float = Field(default=50, gt=0)
+    max_image_pixels: int = Field(default=50_000_000, gt=0)
+
+    redis_url: str | None = None
 
     stream_flush_interval: float = Field(default=1.0, gt=0)
     first_token_timeout: float = Field(default=60.0, gt=0)

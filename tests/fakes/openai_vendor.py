@@ -1,0 +1,158 @@
+"""A fake OpenAI-compatible vendor: a real HTTP app speaking the Chat Completions wire format.
+
+Each test scripts the replies (`vendor.queue(...)`) and reads back what was received
+(`vendor.requests`) and how many streams the client abandoned (`vendor.disconnects`).
+Streams are written in small byte pieces so frames split at awkward boundaries.
+"""
+
+import asyncio
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+WIRE = Path(__file__).parent / "wire"
+
+
+def wire(name: str) -> bytes:
+    """A byte-exact sample body from the vendors' wire formats."""
+    return (WIRE / name).read_bytes()
+
+
+def sse(payload: dict[str, Any] | str) -> bytes:
+    data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+    return f"data: {data}\n\n".encode()
+
+
+def chunk(
+    content: str | None = None,
+    *,
+    reasoning_content: str | None = None,
+    reasoning: str | None = None,
+    finish_reason: str | None = None,
+    annotations: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    delta: dict[str, Any] = {}
+    if content is not None:
+        delta["content"] = content
+    if reasoning_content is not None:
+        delta["reasoning_content"] = reasoning_content
+    if reasoning is not None:
+        delta["reasoning"] = reasoning
+    if annotations is not None:
+        delta["annotations"] = annotations
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": 1755500400,
+        "model": "fake-model",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        "usage": None,
+    }
+
+
+def usage_chunk(prompt: int = 5, completion: int = 7) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": 1755500400,
+        "model": "fake-model",
+        "choices": [],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+    }
+
+
+def text_stream(*pieces: str, usage: bool = True, finish: str = "stop") -> list[bytes]:
+    """SSE events of a plain reply: one content chunk per piece, finish, usage, [DONE]."""
+    events = [sse(chunk(piece)) for piece in pieces]
+    events.append(sse(chunk(finish_reason=finish)))
+    if usage:
+        events.append(sse(usage_chunk()))
+    events.append(sse("[DONE]"))
+    return events
+
+
+@dataclass
+class Reply:
+    """One scripted answer to a chat request.
+
+    `events` are written in order with `delay` seconds between them; `stall` seconds are waited
+    after them (before the stream ends); `drop` ends the body without `[DONE]`.
+    A non-200 `status` answers `error` as JSON instead.
+    """
+
+    events: list[bytes] = field(default_factory=list)
+    status: int = 200
+    error: dict[str, Any] | None = None
+    delay: float = 0.0
+    stall: float = 0.0
+    split: int = 7
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class FakeOpenAIVendor:
+    def __init__(self) -> None:
+        self.replies: deque[Reply] = deque()
+        self.requests: list[Received] = []
+        self.disconnects = 0
+        self.completed = 0
+        self.models: dict[str, Any] = json.loads(wire("openai-models.json"))
+        self.models_status = 200
+        self.model_requests = 0
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ]
+        )
+
+    def queue(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+    async def _models(self, request: Request) -> Response:
+        self.model_requests += 1
+        if self.models_status != 200:
+            return JSONResponse({"error": {"message": "models unavailable"}}, status_code=self.models_status)
+        return JSONResponse(self.models)
+
+    async def _chat(self, request: Request) -> Response:
+        body = await request.json()
+        self.requests.append(Received(request.url.path, dict(request.headers), body))
+        reply = self.replies.popleft() if self.replies else Reply(text_stream("Hello", " world"))
+        if reply.status != 200:
+            error = reply.error or {"error": {"message": f"fake status {reply.status}"}}
+            return JSONResponse(error, status_code=reply.status, headers=reply.headers)
+        if not body.get("stream"):
+            return JSONResponse(json.loads(wire("openai-chat-completion.json")))
+        return StreamingResponse(self._write(reply), media_type="text/event-stream", headers=reply.headers)
+
+    async def _write(self, reply: Reply) -> Any:
+        try:
+            for index, event in enumerate(reply.events):
+                if index and reply.delay:
+                    await asyncio.sleep(reply.delay)
+                for start in range(0, len(event), reply.split):
+                    yield event[start : start + reply.split]
+            if reply.stall:
+                await asyncio.sleep(reply.stall)
+            self.completed += 1
+        except BaseException:
+            self.disconnects += 1
+            raise
