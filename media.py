@@ -1,5 +1,7 @@
-"""Media references: uploaded files, `data:` URLs and remote URLs, resolved without ever fetching
-a user-supplied remote URL ourselves (no server-side request forgery), and generated media saved.
+"""Media references (uploads, `data:` URLs, remote URLs) and saving generated media.
+
+A user-supplied remote URL is never fetched here (no server-side request forgery): it is passed
+to the vendor as a URL, or refused where the vendor does not take URLs.
 """
 
 import base64
