@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 import database
 from config import Settings, load_settings
-from generation import GenerationManager, ServiceDraining
+from generation import GenerationManager, NotContinuable, ServiceDraining
 from provider_registry import ProviderRegistry
 from providers.errors import ProviderError, RegistryError
 from routers import chat, health, models, providers, sessions
@@ -92,6 +92,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceDraining)
     async def draining(_: Request, exc: ServiceDraining) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(NotContinuable)
+    async def not_continuable(_: Request, exc: NotContinuable) -> JSONResponse:
+        return _error(409, str(exc))
 
     @app.exception_handler(chat.NotGenerating)
     async def not_generating(_: Request, exc: chat.NotGenerating) -> JSONResponse:

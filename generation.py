@@ -70,6 +70,7 @@ class Generation:
         provider: LLMProvider,
         request: ProviderRequest,
         prefix: str = "",
+        reasoning_prefix: str = "",
     ) -> None:
         self.session_id = session_id
         self.message_id = message_id
@@ -80,7 +81,7 @@ class Generation:
         self.started = asyncio.Event()
         self.done = asyncio.Event()
         self.text: list[str] = [prefix] if prefix else []
-        self.reasoning: list[str] = []
+        self.reasoning: list[str] = [reasoning_prefix] if reasoning_prefix else []
         self.search_results: list[dict[str, Any]] = []
         self.media: dict[str, list[str]] = {}
         self.signatures: list[str] = []
@@ -513,3 +514,52 @@ def stored_log(row: database.ChatMessage) -> EventLog:
     log.append({"done": True})
     log.close()
     return log
+
+
+CONTINUABLE = frozenset({"stopped", "error", "interrupted"})
+CONTINUE_PROMPT = (
+    "Your previous reply was cut off. Continue it exactly where it stopped, without repeating "
+    "anything and without any preamble."
+)
+
+
+class NotContinuable(Exception):
+    status_code = 409
+
+
+async def start_continue(manager: GenerationManager, registry: ProviderRegistry, message_id: int) -> Started:
+    """Ask the model to go on with an incomplete reply, appending to the same message."""
+    if manager.draining:
+        raise ServiceDraining()
+    if message_id in manager.active:
+        raise NotContinuable(f"Message {message_id} is still generating")
+    async with manager.sessionmaker() as db:
+        row = await database.get_message(db, message_id)
+        if row is None or row.role != "assistant":
+            raise database.NotFoundError(f"Assistant message {message_id} not found")
+        if row.status not in CONTINUABLE and row.finish_reason != "length":
+            raise NotContinuable(
+                f"Message {message_id} is {row.status} (finish_reason {row.finish_reason}); "
+                "only stopped, error, interrupted or length-limited replies can be continued"
+            )
+        provider = registry.get(row.provider or "")
+        session = await database.get_session(db, row.session_id)
+        assert session is not None  # a message always belongs to a session (foreign key)
+        earlier = [m for m in await database.session_messages(db, row.session_id) if m.id < row.id]
+        await database.update_message(db, row.id, status="streaming", error=None, finish_reason=None)
+        await db.commit()
+    turns = (
+        *(history_turn(m) for m in earlier if _in_context(m)),
+        Turn("assistant", row.content),
+        Turn("user", CONTINUE_PROMPT),
+    )
+    request = ProviderRequest(model=row.model or "", messages=turns, system_prompt=session.system_prompt)
+    generation = Generation(
+        session_id=row.session_id,
+        message_id=row.id,
+        provider=provider,
+        request=request,
+        prefix=row.content,
+        reasoning_prefix=row.thought_process or "",
+    )
+    return Started(manager.launch(generation), [])

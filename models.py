@@ -191,6 +191,10 @@ class ChatRequest(BaseModel):
         return {key: value for key, value in sent.items() if value is not None}
 
 
+class ContinueRequest(BaseModel):
+    stream: bool = True
+
+
 class ChatResponse(BaseModel):
     session_id: int
     message: MessageOut

@@ -6,14 +6,23 @@ the resume stream adds `id:` lines so a browser EventSource reconnects without g
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.sse import EventSourceResponse, format_sse_event
 
 import database
 from event_log import Event, EventLog
-from generation import STOPPED, Generation, GenerationManager, start_turn, stored_log
-from models import ChatRequest, ChatResponse, MessageOut
+from generation import (
+    STOPPED,
+    Generation,
+    GenerationManager,
+    Started,
+    start_continue,
+    start_turn,
+    stored_log,
+)
+from models import ChatRequest, ChatResponse, ContinueRequest, MessageOut
 from routers.deps import DbSession, Manager, Registry
 
 router = APIRouter(prefix="/chat", tags=["chat"])
@@ -39,17 +48,31 @@ async def _sse(
             generation.abort(STOPPED)
 
 
-@router.post(
-    "",
-    response_model=ChatResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE when stream=true"}},
-)
+SSE_OR_JSON: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "SSE when stream=true"}
+}
+
+
+@router.post("", response_model=ChatResponse, responses=SSE_OR_JSON)
 async def chat(body: ChatRequest, registry: Registry, manager: Manager, db: DbSession) -> Response:
     """Send new message(s) and get the reply, streamed as SSE (default) or as one JSON object."""
     started = await start_turn(manager, registry, body)
+    return await _answer(started, body.stream, manager, db)
+
+
+@router.post("/{message_id}/continue", response_model=ChatResponse, responses=SSE_OR_JSON)
+async def continue_reply(
+    message_id: int, registry: Registry, manager: Manager, db: DbSession, body: ContinueRequest | None = None
+) -> Response:
+    """Ask the model to go on with a stopped, failed, interrupted or length-cut reply (same message)."""
+    started = await start_continue(manager, registry, message_id)
+    return await _answer(started, body.stream if body else True, manager, db)
+
+
+async def _answer(started: Started, stream: bool, manager: GenerationManager, db: DbSession) -> Response:
     generation = started.generation
     headers = {"X-Ignored-Parameters": ", ".join(started.ignored)} if started.ignored else {}
-    if body.stream:
+    if stream:
         await generation.started.wait()
         if generation.error is not None and not generation.has_output:
             raise generation.error
