@@ -72,8 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _error(status: int, detail: str, **extra: object) -> JSONResponse:
-    return JSONResponse({"detail": detail, **extra}, status_code=status)
+def _error(status_code: int, detail: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"detail": detail, **extra}, status_code=status_code)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -86,7 +86,11 @@ async def _answer(started: Started, stream: bool, manager: GenerationManager, db
     return Response(payload.model_dump_json(), media_type="application/json", headers=headers)
 
 
-@router.get("/{message_id}/stream", response_class=EventSourceResponse)
+@router.get(
+    "/{message_id}/stream",
+    response_class=Response,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE with id: lines"}},
+)
 async def resume(
     message_id: int,
     manager: Manager,

@@ -1,0 +1,293 @@
+"""Resume, stop, continue, disconnect policy, flushing and watchdogs, through real HTTP."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from httpx_sse import aconnect_sse
+
+from app_factory import create_app
+from tests.conftest import SettingsFactory
+from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream
+from tests.fakes.server import ServerThread
+
+CHAT = "/api/v1/chat"
+
+
+def ask(text: str = "hi", **extra: Any) -> dict[str, Any]:
+    return {
+        "provider": "deepseek",
+        "model": "deepseek-chat",
+        "messages": [{"role": "user", "content": text}],
+        **extra,
+    }
+
+
+async def read_events(
+    client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
+) -> list[dict[str, Any]]:
+    async with asyncio.timeout(10), aconnect_sse(client, method, url, **kwargs) as source:
+        return [json.loads(event.data) async for event in source.aiter_sse()]
+
+
+async def message(client: httpx.AsyncClient, session_id: int, message_id: int) -> dict[str, Any]:
+    detail = (await client.get(f"/api/v1/sessions/{session_id}")).json()
+    return next(m for m in detail["messages"] if m["id"] == message_id)
+
+
+async def wait_for_status(
+    client: httpx.AsyncClient, session_id: int, message_id: int, *statuses: str
+) -> dict[str, Any]:
+    async with asyncio.timeout(10):
+        while (row := await message(client, session_id, message_id))["status"] not in statuses:
+            await asyncio.sleep(0.05)
+    return row
+
+
+@pytest.fixture
+async def service(
+    make_settings: SettingsFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[httpx.AsyncClient]:
+    overrides = getattr(request, "param", {})
+    with ServerThread(create_app(make_settings(**overrides)), lifespan="on") as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            yield http
+
+
+def paced(count: int, delay: float = 0.05, *, finish: str = "stop") -> Reply:
+    return Reply(text_stream(*(f"w{i} " for i in range(count)), finish=finish), delay=delay)
+
+
+async def start_and_read(client: httpx.AsyncClient, body: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    """Read the first `count` events of a chat stream, then disconnect."""
+    events: list[dict[str, Any]] = []
+    async with asyncio.timeout(10), aconnect_sse(client, "POST", CHAT, json=body) as source:
+        async for event in source.aiter_sse():
+            events.append(json.loads(event.data))
+            if len(events) == count:
+                break
+    return events
+
+
+async def test_resume_replays_after_the_last_event_id_then_follows_live(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(paced(30, 0.03))
+    first = await start_and_read(service, ask(), 5)
+    session_id, message_id = first[0]["session_id"], first[1]["message_id"]
+    rest = await read_events(service, "GET", f"{CHAT}/{message_id}/stream", headers={"Last-Event-ID": "5"})
+    text = "".join(e.get("content", "") for e in first + rest)
+    assert text == "".join(f"w{i} " for i in range(30))
+    assert rest[-1] == {"done": True}
+    assert "session_id" not in rest[0]
+    stored = await wait_for_status(service, session_id, message_id, "complete")
+    assert stored["content"] == text
+
+
+async def test_resume_stream_carries_standard_ids(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(paced(3, 0.01))
+    first = await start_and_read(service, ask(), 2)
+    message_id = first[1]["message_id"]
+    async with (
+        asyncio.timeout(10),
+        aconnect_sse(service, "GET", f"{CHAT}/{message_id}/stream?last_event_id=2") as src,
+    ):
+        ids = [event.id async for event in src.aiter_sse()]
+    assert ids[0] == "3"
+    assert ids == [str(n) for n in range(3, 3 + len(ids))]
+
+
+async def test_resume_after_the_end_replays_the_stored_reply(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(Reply([sse(chunk(reasoning_content="think")), *text_stream("Hello", " there")]))
+    events = await read_events(service, "POST", CHAT, json=ask())
+    message_id = events[1]["message_id"]
+    await asyncio.sleep(0.1)
+    replay = await read_events(service, "GET", f"{CHAT}/{message_id}/stream")
+    assert {"reasoning": "think"} in replay
+    assert "".join(e.get("content", "") for e in replay) == "Hello there"
+    assert any("usage" in e for e in replay)
+    assert replay[-1] == {"done": True}
+
+
+async def test_resume_of_an_unknown_message_is_404(service: httpx.AsyncClient) -> None:
+    response = await service.get(f"{CHAT}/999/stream")
+    assert response.status_code == 404
+    assert "999" in response.json()["detail"]
+
+
+async def test_a_disconnected_client_does_not_stop_the_generation(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(paced(20, 0.02))
+    first = await start_and_read(service, ask(), 3)
+    row = await wait_for_status(service, first[0]["session_id"], first[1]["message_id"], "complete")
+    assert row["content"] == "".join(f"w{i} " for i in range(20))
+    assert vendor.completed == 1
+
+
+@pytest.mark.parametrize("service", [{"disconnect_policy": "stop"}], indirect=True)
+async def test_disconnect_policy_stop_ends_the_generation_on_disconnect(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(paced(200, 0.02))
+    first = await start_and_read(service, ask(), 4)
+    row = await wait_for_status(service, first[0]["session_id"], first[1]["message_id"], "stopped")
+    assert row["content"].startswith("w0 ")
+    assert row["finish_reason"] == "stopped by user"
+    async with asyncio.timeout(5):
+        while vendor.disconnects == 0:
+            await asyncio.sleep(0.02)
+
+
+async def test_stop_closes_the_upstream_connection_and_keeps_the_partial_text(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(paced(500, 0.02))
+    first = await start_and_read(service, ask(), 6)
+    session_id, message_id = first[0]["session_id"], first[1]["message_id"]
+    response = await service.post(f"{CHAT}/{message_id}/stop")
+    assert response.status_code == 200
+    stopped = response.json()
+    assert stopped["status"] == "stopped"
+    assert stopped["content"].startswith("w0 w1 w2 w3 ")
+    assert len(stopped["content"]) < len("".join(f"w{i} " for i in range(500)))
+    async with asyncio.timeout(5):
+        while vendor.disconnects == 0:
+            await asyncio.sleep(0.02)
+    assert (await message(service, session_id, message_id))["status"] == "stopped"
+
+
+async def test_stopping_a_message_that_is_not_generating_is_409_with_its_status(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    events = await read_events(service, "POST", CHAT, json=ask())
+    response = await service.post(f"{CHAT}/{events[1]['message_id']}/stop")
+    assert response.status_code == 409
+    assert response.json()["status"] == "complete"
+    assert "not generating" in response.json()["detail"]
+    assert (await service.post(f"{CHAT}/424242/stop")).status_code == 404
+
+
+async def test_continue_appends_to_a_stopped_reply(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(paced(500, 0.02))
+    first = await start_and_read(service, ask("tell a story"), 5)
+    session_id, message_id = first[0]["session_id"], first[1]["message_id"]
+    partial = (await service.post(f"{CHAT}/{message_id}/stop")).json()["content"]
+    vendor.queue(Reply(text_stream("and the", " end.")))
+    events = await read_events(service, "POST", f"{CHAT}/{message_id}/continue")
+    assert events[1] == {"message_id": message_id}
+    assert "".join(e.get("content", "") for e in events) == "and the end."
+    row = await message(service, session_id, message_id)
+    assert row["content"] == partial + "and the end."
+    assert row["status"] == "complete"
+    sent = vendor.requests[-1].body["messages"]
+    assert sent[-2] == {"role": "assistant", "content": partial}
+    assert sent[-1]["role"] == "user"
+    detail = (await service.get(f"/api/v1/sessions/{session_id}")).json()
+    assert len(detail["messages"]) == 2
+
+
+async def test_continue_of_a_complete_reply_is_409(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    events = await read_events(service, "POST", CHAT, json=ask())
+    response = await service.post(f"{CHAT}/{events[1]['message_id']}/continue")
+    assert response.status_code == 409
+    assert "complete" in response.json()["detail"]
+
+
+async def test_continue_of_a_length_cut_reply_is_allowed(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(Reply(text_stream("cut", finish="length")), Reply(text_stream(" off")))
+    events = await read_events(service, "POST", CHAT, json=ask())
+    message_id = events[1]["message_id"]
+    response = await service.post(f"{CHAT}/{message_id}/continue", json={"stream": False})
+    assert response.status_code == 200
+    assert response.json()["message"]["content"] == "cut off"
+
+
+@pytest.mark.parametrize("service", [{"stream_flush_interval": 0.1}], indirect=True)
+async def test_text_is_flushed_to_the_database_while_streaming(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(Reply(text_stream("early text"), stall=3))
+    first = await start_and_read(service, ask(), 3)
+    async with asyncio.timeout(5):
+        while (await message(service, first[0]["session_id"], first[1]["message_id"]))[
+            "content"
+        ] != "early text":
+            await asyncio.sleep(0.05)
+    row = await message(service, first[0]["session_id"], first[1]["message_id"])
+    assert row["status"] == "streaming"
+
+
+@pytest.mark.parametrize("service", [{"first_token_timeout": 0.3}], indirect=True)
+async def test_first_token_timeout_answers_504_and_closes_upstream(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(Reply([], stall=5))
+    response = await service.post(CHAT, json=ask())
+    assert response.status_code == 504
+    assert "FIRST_TOKEN_TIMEOUT" in response.json()["detail"]
+    assert response.json()["detail"].startswith("deepseek: ")
+    async with asyncio.timeout(5):
+        while vendor.disconnects == 0:
+            await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("service", [{"stream_idle_timeout": 0.3}], indirect=True)
+async def test_idle_stream_ends_with_an_error_event_and_keeps_the_text(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(Reply([sse(chunk("partial"))], stall=5))
+    events = await read_events(service, "POST", CHAT, json=ask())
+    assert {"content": "partial"} in events
+    assert "STREAM_IDLE_TIMEOUT" in events[-2]["error"]
+    assert events[-1] == {"done": True}
+    row = await message(service, events[0]["session_id"], events[1]["message_id"])
+    assert (row["status"], row["finish_reason"], row["content"]) == ("error", "idle_timeout", "partial")
+
+
+@pytest.mark.parametrize("service", [{"max_generation_seconds": 0.5}], indirect=True)
+async def test_max_generation_seconds_bounds_a_reply(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(paced(500, 0.02))
+    events = await read_events(service, "POST", CHAT, json=ask())
+    assert "MAX_GENERATION_SECONDS" in events[-2]["error"]
+    row = await message(service, events[0]["session_id"], events[1]["message_id"])
+    assert row["finish_reason"] == "max_generation_time"
+    assert row["content"].startswith("w0 ")
+
+
+@pytest.mark.parametrize("service", [{"loop_detect_chars": 300}], indirect=True)
+async def test_a_reply_stuck_in_a_loop_is_stopped(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(Reply(text_stream("Intro. ", *["I will repeat myself. "] * 400), delay=0.005))
+    events = await read_events(service, "POST", CHAT, json=ask())
+    assert "loop detected" in events[-2]["error"]
+    row = await message(service, events[0]["session_id"], events[1]["message_id"])
+    assert row["finish_reason"] == "loop_detected"
+    assert row["content"].startswith("Intro. I will repeat myself.")
+    assert row["content"].count("I will repeat myself.") < 400
+
+
+@pytest.mark.parametrize("service", [{"keepalive_seconds": 0.2}], indirect=True)
+async def test_idle_streams_get_keepalive_comments(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(Reply([sse(chunk("a")), *text_stream("b")], delay=0.7))
+    async with asyncio.timeout(10), service.stream("POST", CHAT, json=ask()) as response:
+        raw = b"".join([part async for part in response.aiter_bytes()])
+    assert b": keep-alive\n\n" in raw
