@@ -46,7 +46,7 @@ class Abort:
 
     status: str
     finish_reason: str
-    error: ProviderError | None = None
+    error: Exception | None = None
 
 
 STOPPED = Abort("stopped", "stopped by user")
@@ -88,7 +88,7 @@ class Generation:
         self.usage: dict[str, Any] | None = None
         self.finish_reason: str | None = None
         self.status = "streaming"
-        self.error: ProviderError | None = None
+        self.error: Exception | None = None
         self.error_text: str | None = None
         self.has_output = False
         self.dirty = False
@@ -328,7 +328,7 @@ class GenerationManager:
             _, pending = await asyncio.wait(waiting, timeout=grace)
             for waiter in pending:
                 waiter.cancel()
-        shutdown = Abort("interrupted", "shutdown", "the server shut down during the reply")
+        shutdown = Abort("interrupted", "shutdown", ServiceDraining("The server shut down during the reply"))
         tasks = [g.task for g in self.active.values() if g.abort(shutdown) and g.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=5)
@@ -379,8 +379,8 @@ def _tail(pieces: list[str], size: int) -> str:
 class ServiceDraining(Exception):
     status_code = 503
 
-    def __init__(self) -> None:
-        super().__init__("The server is shutting down; retry the chat in a moment")
+    def __init__(self, message: str = "The server is shutting down; retry the chat in a moment") -> None:
+        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)
