@@ -158,7 +158,7 @@ class ChatRequest(BaseModel):
     max_frames: int | None = Field(None, ge=1)
     image_pixel_limit: dict[str, int] | None = None
 
-    thinking: bool | None = None
+    thinking: bool | Literal["auto"] | None = Field(None, description='"auto" lets Doubao decide')
     reasoning_effort: str | None = None
     enable_thinking: bool | None = None
     thinking_budget: int | None = Field(None, ge=128, le=32768)
@@ -184,6 +184,21 @@ class ChatRequest(BaseModel):
     reasoning_format: Literal["parsed", "raw", "hidden"] | None = None
     include_reasoning: bool | None = None
     disable_reasoning: bool | None = None
+
+    # Doubao Seedream images (https://www.volcengine.com/docs/82379/1541523) and Seedance videos
+    # (https://www.volcengine.com/docs/82379/1520757); watermark and seed apply to both.
+    sequential_image_generation: Literal["auto", "disabled"] | None = None
+    max_images: int | None = Field(None, ge=1, le=15)
+    watermark: bool | None = None
+    prompt_optimize_mode: str | None = Field(None, description="standard or fast")
+    size: str | None = Field(None, description='"1K", "2K", "4K" or "<width>x<height>"')
+    seed: int | None = Field(None, ge=-1, le=2**31 - 1)
+    resolution: str | None = Field(None, description="480p, 720p or 1080p")
+    ratio: str | None = Field(None, description='"16:9", "4:3", "1:1", "3:4", "9:16", "21:9" or "adaptive"')
+    duration: int | None = Field(None, ge=2, le=30, description="Seconds; each Seedance model has its range")
+    generate_audio: bool | None = None
+    draft: bool | None = None
+    camera_fixed: bool | None = None
 
     def sent_options(self) -> dict[str, Any]:
         """The parameters the client actually sent (never defaults), minus the turn's own fields."""
