@@ -220,7 +220,7 @@ async def test_continue_of_a_length_cut_reply_is_allowed(
 async def test_text_is_flushed_to_the_database_while_streaming(
     service: httpx.AsyncClient, vendor: FakeOpenAIVendor
 ) -> None:
-    vendor.queue(Reply(text_stream("early text"), stall=3))
+    vendor.queue(Reply([sse(chunk("early text"))], stall=3))
     first = await start_and_read(service, ask(), 3)
     async with asyncio.timeout(5):
         while (await message(service, first[0]["session_id"], first[1]["message_id"]))[
