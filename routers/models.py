@@ -1,7 +1,9 @@
 from fastapi import APIRouter, Query
 
+import database
 from models import ModelOut
 from provider_registry import ModelListing
+from providers.errors import UnknownProviderError
 from routers.deps import Registry
 
 router = APIRouter(tags=["models"])
@@ -13,7 +15,14 @@ async def list_models(
     provider: str | None = Query(None, description="Only this provider's models"),
 ) -> list[ModelOut]:
     """Models per provider: the vendor's list (cached), or its fallback list marked `fallback`."""
-    listings = [await registry.models(provider)] if provider else await registry.all_models()
+    if not provider:
+        listings = await registry.all_models()
+    else:
+        try:
+            listings = [await registry.models(provider)]
+        except UnknownProviderError as exc:
+            # Here the provider is a resource being looked up, so an unknown one is "not found".
+            raise database.NotFoundError(str(exc)) from exc
     return [model for listing in listings for model in _models(listing)]
 
 

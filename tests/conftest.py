@@ -1,9 +1,14 @@
-from collections.abc import AsyncIterator, Callable, Iterator
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 
 from app_factory import create_app
 from config import Settings
@@ -53,3 +58,82 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     with ServerThread(create_app(settings), lifespan="on") as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
             yield http
+
+
+ServeApp = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def serve() -> ServeApp:
+    """Serve an app built from other settings than the `client` fixture's, for one `async with` block."""
+
+    @asynccontextmanager
+    async def run(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+        with ServerThread(create_app(settings), lifespan="on") as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+                yield http
+
+    return run
+
+
+@dataclass
+class ChatReply:
+    """What POST /chat answered: the status, headers, and either its SSE events or its JSON body."""
+
+    status: int
+    headers: httpx.Headers
+    events: list[dict[str, Any]] = field(default_factory=list)
+    json: Any = None
+
+    @property
+    def text(self) -> str:
+        return "".join(e["content"] for e in self.events if "content" in e)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(e["reasoning"] for e in self.events if "reasoning" in e)
+
+
+ChatCall = Callable[..., Awaitable[ChatReply]]
+
+
+async def post_chat(http: httpx.AsyncClient, body: dict[str, Any], *, within: float = 10) -> ChatReply:
+    """POST /chat; read the SSE events when it streams, else the JSON body. Bounded by `within` s."""
+    async with asyncio.timeout(within):
+        async with aconnect_sse(http, "POST", "/api/v1/chat", json=body) as source:
+            response = source.response
+            if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                await response.aread()
+                return ChatReply(response.status_code, response.headers, json=response.json())
+            events = [json.loads(event.data) async for event in source.aiter_sse()]
+            return ChatReply(response.status_code, response.headers, events=events)
+
+
+@pytest.fixture
+def chat() -> ChatCall:
+    """`await chat(http, body)` posts a chat turn and collects the answer (see `post_chat`)."""
+    return post_chat
+
+
+def chat_body(provider: str = "deepseek", content: str = "hi", **fields: Any) -> dict[str, Any]:
+    """A chat request as the web frontend sends it: one new user message plus flat settings."""
+    return {
+        "provider": provider,
+        "model": MODELS[provider],
+        "messages": [{"role": "user", "content": content}],
+        **fields,
+    }
+
+
+# One model id per OpenAI-compatible vendor, as a client would pick it.
+MODELS = {
+    "openai": "gpt-4.1-mini",
+    "deepseek": "deepseek-chat",
+    "siliconflow": "Qwen/Qwen3-8B",
+    "groq": "llama-3.3-70b-versatile",
+    "mistral": "mistral-small-latest",
+    "grok": "grok-3-mini",
+    "openrouter": "openai/gpt-4o-mini",
+    "cerebras": "llama-3.3-70b",
+    "nvidia": "meta/llama-3.1-8b-instruct",
+}

@@ -87,7 +87,8 @@ class Reply:
     """One scripted answer to a chat request.
 
     `events` are written in order with `delay` seconds between them; `stall` seconds are waited
-    after them (before the stream ends); `drop` ends the body without `[DONE]`.
+    after them (before the stream ends). `wait` seconds pass before anything is answered (not even
+    the status line). `drop` cuts the connection after the events, leaving the body incomplete.
     A non-200 `status` answers `error` as JSON instead.
     """
 
@@ -98,6 +99,8 @@ class Reply:
     stall: float = 0.0
     split: int = 7
     headers: dict[str, str] = field(default_factory=dict)
+    wait: float = 0.0
+    drop: bool = False
 
 
 @dataclass
@@ -136,11 +139,15 @@ class FakeOpenAIVendor:
         body = await request.json()
         self.requests.append(Received(request.url.path, dict(request.headers), body))
         reply = self.replies.popleft() if self.replies else Reply(text_stream("Hello", " world"))
+        if reply.wait:
+            await asyncio.sleep(reply.wait)
         if reply.status != 200:
             error = reply.error or {"error": {"message": f"fake status {reply.status}"}}
             return JSONResponse(error, status_code=reply.status, headers=reply.headers)
         if not body.get("stream"):
             return JSONResponse(json.loads(wire("openai-chat-completion.json")))
+        if reply.drop:
+            return DroppedStream(self, reply)
         return StreamingResponse(self._write(reply), media_type="text/event-stream", headers=reply.headers)
 
     async def _write(self, reply: Reply) -> Any:
@@ -156,3 +163,21 @@ class FakeOpenAIVendor:
         except BaseException:
             self.disconnects += 1
             raise
+
+
+class DroppedStream(Response):
+    """A 200 stream whose connection is cut after the scripted events (no `[DONE]`, no end of body)."""
+
+    def __init__(self, vendor: FakeOpenAIVendor, reply: Reply) -> None:
+        super().__init__()
+        self.vendor = vendor
+        self.reply = reply
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # No content-length: the body goes out chunked, so the cut leaves it visibly incomplete.
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        async for piece in self.vendor._write(self.reply):
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        # Returning without the final body message makes uvicorn close the socket mid-body,
+        # which is what a vendor dropping the connection looks like to the client.

@@ -1,0 +1,277 @@
+"""Failures before and during a reply: which HTTP status or SSE event the client gets, and what it says.
+
+Before the first byte of a reply a failure is an HTTP status naming the provider; after it, an
+`{"error": "<provider>: ..."}` event followed by `{"done": true}`, with the partial text kept.
+"""
+
+import json
+import socket
+
+import httpx
+import pytest
+
+from tests.conftest import ChatCall, ServeApp, SettingsFactory, chat_body
+from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream, usage_chunk, wire
+
+pytestmark = pytest.mark.timeout(30)
+
+STREAM = [True, False]
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on: bind a port, then release it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+async def stored_reply(http: httpx.AsyncClient, session_id: int) -> dict[str, object]:
+    detail = (await http.get(f"/api/v1/sessions/{session_id}")).json()
+    message: dict[str, object] = detail["messages"][-1]
+    return message
+
+
+# --- before the vendor is called ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_an_unknown_provider_is_a_400_listing_the_known_ids(
+    client: httpx.AsyncClient, stream: bool
+) -> None:
+    body = chat_body(stream=stream) | {"provider": "nosuch"}
+    response = await client.post("/api/v1/chat", json=body)
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert "Unknown provider 'nosuch'" in detail
+    for known in ("deepseek", "openai", "openrouter", "mistral"):
+        assert known in detail
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_an_unconfigured_provider_is_a_400_naming_the_variable_to_set(
+    make_settings: SettingsFactory, serve: ServeApp, vendor: FakeOpenAIVendor, stream: bool
+) -> None:
+    async with serve(make_settings(deepseek_api_key=None)) as http:
+        response = await http.post("/api/v1/chat", json=chat_body("deepseek", stream=stream))
+    assert response.status_code == 400
+    assert "DEEPSEEK_API_KEY" in response.json()["detail"]
+    assert "deepseek" in response.json()["detail"]
+    assert vendor.requests == []
+
+
+async def test_an_unconfigured_message_provider_is_refused_even_when_the_session_provider_works(
+    make_settings: SettingsFactory, serve: ServeApp, vendor: FakeOpenAIVendor
+) -> None:
+    async with serve(make_settings(mistral_api_key=None)) as http:
+        body = chat_body("deepseek", stream=False, message_provider="mistral", message_model="m")
+        response = await http.post("/api/v1/chat", json=body)
+    assert response.status_code == 400
+    assert "MISTRAL_API_KEY" in response.json()["detail"]
+    assert vendor.requests == []
+
+
+# --- the vendor answers with an error status ----------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", STREAM)
+@pytest.mark.parametrize("vendor_status", [401, 403])
+async def test_a_rejected_key_is_a_502_saying_the_vendor_rejected_it(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, vendor_status: int, stream: bool
+) -> None:
+    vendor.queue(Reply(status=vendor_status, error={"error": {"message": "Invalid API key provided"}}))
+    response = await client.post("/api/v1/chat", json=chat_body("groq", stream=stream))
+    assert response.status_code == 502
+    body = response.json()
+    assert body["provider"] == "groq"
+    assert body["detail"].startswith("groq: ")
+    assert "rejected the API key" in body["detail"]
+    assert "Invalid API key provided" in body["detail"]
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_a_vendor_rate_limit_is_a_429_with_the_vendors_message(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, stream: bool
+) -> None:
+    message = "Rate limit reached for gpt-4.1-mini on tokens per min (TPM)"
+    vendor.queue(Reply(status=429, error={"error": {"message": message, "code": "rate_limit_exceeded"}}))
+    response = await client.post("/api/v1/chat", json=chat_body("openai", stream=stream))
+    assert response.status_code == 429
+    assert response.json()["detail"] == f"openai: {message}"
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_a_vendor_500_is_a_502_naming_the_provider(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, stream: bool
+) -> None:
+    vendor.queue(Reply(status=500, error={"error": {"message": "upstream exploded"}}))
+    response = await client.post("/api/v1/chat", json=chat_body("cerebras", stream=stream))
+    assert response.status_code == 502
+    assert response.json() == {"detail": "cerebras: upstream exploded", "provider": "cerebras"}
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_a_vendor_400_is_a_400_with_the_vendors_own_reason(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, stream: bool
+) -> None:
+    error = json.loads(wire("openai-error-400.json"))
+    vendor.queue(Reply(status=400, error=error))
+    response = await client.post("/api/v1/chat", json=chat_body("openai", stream=stream))
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("openai: This model's maximum context length")
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_an_openrouter_out_of_credits_402_is_a_429_with_its_message(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, stream: bool
+) -> None:
+    vendor.queue(Reply(status=402, error=json.loads(wire("openrouter-error-402.json"))))
+    response = await client.post("/api/v1/chat", json=chat_body("openrouter", stream=stream))
+    assert response.status_code == 429
+    assert "openrouter: This request requires more credits" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_a_failed_turn_keeps_the_user_message_and_stores_the_reply_as_an_error(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, stream: bool
+) -> None:
+    vendor.queue(Reply(status=500, error={"error": {"message": "boom"}}))
+    response = await client.post("/api/v1/chat", json=chat_body("deepseek", "keep me", stream=stream))
+    assert response.status_code == 502
+    sessions = (await client.get("/api/v1/sessions")).json()
+    detail = (await client.get(f"/api/v1/sessions/{sessions[0]['id']}")).json()
+    user, reply = detail["messages"]
+    assert user["content"] == "keep me"
+    assert reply["status"] == "error"
+    assert reply["error"] == "deepseek: boom"
+
+
+# --- the vendor cannot be reached, or does not answer in time -----------------------------------
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_an_unreachable_vendor_is_a_502_saying_it_could_not_be_reached(
+    make_settings: SettingsFactory, serve: ServeApp, stream: bool
+) -> None:
+    async with serve(make_settings(grok_base_url=closed_port_url())) as http:
+        response = await http.post("/api/v1/chat", json=chat_body("grok", stream=stream))
+    assert response.status_code == 502
+    assert response.json()["detail"].startswith("grok: could not reach the vendor")
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_a_vendor_silent_past_provider_timeout_is_a_504(
+    make_settings: SettingsFactory, serve: ServeApp, vendor: FakeOpenAIVendor, stream: bool
+) -> None:
+    vendor.queue(Reply(text_stream("late"), wait=1.5))
+    async with serve(make_settings(provider_timeout=0.5)) as http:
+        response = await http.post("/api/v1/chat", json=chat_body("siliconflow", stream=stream))
+    assert response.status_code == 504
+    assert response.json()["detail"] == "siliconflow: the vendor did not answer in time"
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_a_vendor_that_sends_headers_then_stalls_past_provider_timeout_is_a_504(
+    make_settings: SettingsFactory, serve: ServeApp, vendor: FakeOpenAIVendor, stream: bool
+) -> None:
+    vendor.queue(Reply([], stall=1.5))
+    async with serve(make_settings(provider_timeout=0.5)) as http:
+        response = await http.post("/api/v1/chat", json=chat_body("nvidia", stream=stream))
+    assert response.status_code == 504
+    assert response.json()["detail"] == "nvidia: the vendor did not answer in time"
+
+
+async def test_a_503_is_retried_and_the_second_try_answers(
+    make_settings: SettingsFactory, serve: ServeApp, vendor: FakeOpenAIVendor, chat: ChatCall
+) -> None:
+    # retry-after-ms keeps the SDK's back-off short; the retry itself is the SDK's.
+    busy = Reply(status=503, error={"error": {"message": "overloaded"}}, headers={"retry-after-ms": "20"})
+    vendor.queue(busy, Reply(text_stream("second", " try")))
+    async with serve(make_settings(provider_max_retries=2)) as http:
+        reply = await chat(http, chat_body("deepseek"))
+    assert reply.status == 200
+    assert reply.text == "second try"
+    assert len(vendor.requests) == 2
+    assert reply.events[-1] == {"done": True}
+
+
+async def test_with_retries_off_a_503_is_not_retried(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(Reply(status=503, error={"error": {"message": "overloaded"}}))
+    response = await client.post("/api/v1/chat", json=chat_body("deepseek", stream=False))
+    assert response.status_code == 502
+    assert response.json()["detail"] == "deepseek: overloaded"
+    assert len(vendor.requests) == 1
+
+
+# --- after the first byte: errors are events ----------------------------------------------------
+
+OPENROUTER_MID_STREAM_ERROR = {
+    "id": "cmpl-abc123",
+    "object": "chat.completion.chunk",
+    "created": 1234567890,
+    "model": "openai/gpt-4o-mini",
+    "provider": "openai",
+    "error": {"code": "server_error", "message": "Provider disconnected unexpectedly"},
+    "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+}
+
+
+async def test_an_openrouter_error_object_mid_stream_becomes_an_error_event_then_done(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, chat: ChatCall
+) -> None:
+    vendor.queue(Reply([sse(chunk("Paris is")), sse(chunk(" the")), sse(OPENROUTER_MID_STREAM_ERROR)]))
+    reply = await chat(client, chat_body("openrouter"))
+    assert reply.status == 200
+    assert reply.text == "Paris is the"
+    assert reply.events[-2:] == [
+        {"error": "openrouter: Provider disconnected unexpectedly"},
+        {"done": True},
+    ]
+    stored = await stored_reply(client, reply.events[0]["session_id"])
+    assert stored["content"] == "Paris is the"
+    assert stored["status"] == "error"
+    assert stored["error"] == "openrouter: Provider disconnected unexpectedly"
+
+
+@pytest.mark.parametrize("provider", ["deepseek", "groq", "mistral"])
+async def test_a_connection_dropped_mid_stream_becomes_an_error_event_and_keeps_the_partial_text(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, chat: ChatCall, provider: str
+) -> None:
+    vendor.queue(Reply([sse(chunk("Half an")), sse(chunk(" answer"))], drop=True))
+    reply = await chat(client, chat_body(provider))
+    assert reply.status == 200
+    assert reply.text == "Half an answer"
+    error, done = reply.events[-2:]
+    assert error["error"].startswith(f"{provider}: ")
+    assert "internal error" not in error["error"]
+    assert done == {"done": True}
+    stored = await stored_reply(client, reply.events[0]["session_id"])
+    assert stored["content"] == "Half an answer"
+    assert stored["status"] == "error"
+    assert stored["error"] == error["error"]
+
+
+async def test_a_stream_that_ends_without_done_marker_is_still_complete(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, chat: ChatCall
+) -> None:
+    # A clean end of body without `data: [DONE]` is how some vendors finish; it is not an error.
+    vendor.queue(Reply([sse(chunk("ok")), sse(chunk(finish_reason="stop")), sse(usage_chunk())]))
+    reply = await chat(client, chat_body("grok"))
+    assert reply.status == 200
+    assert reply.text == "ok"
+    assert reply.events[-1] == {"done": True}
+    assert not any("error" in e for e in reply.events)
+
+
+async def test_a_mid_stream_error_with_stream_false_is_a_502_and_the_partial_text_is_stored(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(Reply([sse(chunk("partial")), sse(OPENROUTER_MID_STREAM_ERROR)]))
+    response = await client.post("/api/v1/chat", json=chat_body("openrouter", stream=False))
+    assert response.status_code == 502
+    assert response.json()["detail"] == "openrouter: Provider disconnected unexpectedly"
+    sessions = (await client.get("/api/v1/sessions")).json()
+    stored = await stored_reply(client, sessions[0]["id"])
+    assert (stored["content"], stored["status"]) == ("partial", "error")
