@@ -14,6 +14,7 @@ from config import Settings, load_settings
 from generation import GenerationManager, NotContinuable, ServiceDraining
 from provider_registry import ProviderRegistry
 from providers.errors import ProviderError, RegistryError
+from redis_bus import RedisBus
 from routers import chat, health, models, providers, sessions
 
 logger = logging.getLogger(__name__)
@@ -27,15 +28,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = database.create_engine(settings.database_url)
         await database.init_db(engine)
         sessionmaker = database.create_sessionmaker(engine)
-        async with sessionmaker() as db:
-            interrupted = await database.interrupt_orphans(db)
-            await db.commit()
-        if interrupted:
-            logger.warning(
-                "Marked %d replies left streaming by a previous process as interrupted", interrupted
-            )
         registry = ProviderRegistry(settings)
-        manager = GenerationManager(settings, sessionmaker)
+        bus = RedisBus(settings.redis_url) if settings.redis_url else None
+        manager = GenerationManager(settings, sessionmaker, bus)
         await manager.start()
         app.state.settings = settings
         app.state.sessionmaker = sessionmaker

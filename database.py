@@ -244,11 +244,18 @@ async def update_message(db: AsyncSession, message_id: int, **fields: Any) -> No
     await db.execute(update(ChatMessage).where(ChatMessage.id == message_id).values(**fields))
 
 
-async def interrupt_orphans(db: AsyncSession) -> int:
-    """Mark replies left `streaming` by a process that died as `interrupted`; returns how many."""
-    result = await db.execute(
-        update(ChatMessage)
-        .where(ChatMessage.status == "streaming")
-        .values(status="interrupted", finish_reason="interrupted")
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+async def streaming_message_ids(db: AsyncSession, *, created_before: datetime | None = None) -> list[int]:
+    query = select(ChatMessage.id).where(ChatMessage.status == "streaming")
+    if created_before is not None:
+        query = query.where(ChatMessage.created_at < created_before)
+    return list((await db.scalars(query)).all())
+
+
+async def mark_interrupted(db: AsyncSession, message_ids: list[int]) -> None:
+    """Mark replies whose process died as `interrupted`, keeping the text flushed before."""
+    if message_ids:
+        await db.execute(
+            update(ChatMessage)
+            .where(ChatMessage.id.in_(message_ids), ChatMessage.status == "streaming")
+            .values(status="interrupted", finish_reason="interrupted")
+        )

@@ -5,27 +5,33 @@ Consumers receive batches: every event that is ready when they wake, so one sock
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 Event = dict[str, Any]
 
 
 class EventLog:
-    __slots__ = ("_changed", "closed", "events")
+    __slots__ = ("_changed", "closed", "events", "mirror")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.closed = False
         self._changed: asyncio.Future[None] | None = None
+        # Called with (number of the first event, events) on every append, to copy them elsewhere.
+        self.mirror: Callable[[int, list[Event]], None] | None = None
 
     def append(self, event: Event) -> None:
         self.events.append(event)
+        if self.mirror is not None:
+            self.mirror(len(self.events), [event])
         self._wake()
 
     def extend(self, events: list[Event]) -> None:
         if events:
             self.events.extend(events)
+            if self.mirror is not None:
+                self.mirror(len(self.events) - len(events) + 1, events)
             self._wake()
 
     def close(self) -> None:

@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -36,6 +37,7 @@ from providers.base import (
     Usage,
 )
 from providers.errors import ProviderError, ProviderTimeout
+from redis_bus import LEASE_TTL_SECONDS, RedisBus
 
 logger = logging.getLogger(__name__)
 
@@ -204,16 +206,66 @@ class Generation:
 class GenerationManager:
     """Runs generations, flushes them on an interval, enforces the watchdogs, drains on shutdown."""
 
-    def __init__(self, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        bus: RedisBus | None = None,
+    ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
+        self.bus = bus
         self.active: dict[int, Generation] = {}
         self.draining = False
         self._supervisor: asyncio.Task[None] | None = None
         self._recent: dict[int, tuple[float, Generation]] = {}
+        self._leases_renewed = 0.0
+        self._swept = 0.0
 
     async def start(self) -> None:
+        """Recover replies a dead process left `streaming`, then start supervising."""
+        if self.bus is not None:
+            await self.bus.start(self.stop_local)
+        # With several workers, a young row may be one another worker is launching right now.
+        recovered = await self.recover_orphans(min_age=LEASE_TTL_SECONDS if self.bus else 0)
+        if recovered:
+            logger.warning("Marked %d replies left streaming by a dead process as interrupted", recovered)
         self._supervisor = asyncio.create_task(self._supervise(), name="generation-supervisor")
+
+    async def recover_orphans(self, *, min_age: float) -> int:
+        created_before = database.utcnow() - timedelta(seconds=min_age) if min_age else None
+        async with self.sessionmaker() as db:
+            ids = await database.streaming_message_ids(db, created_before=created_before)
+            orphans = [i for i in ids if i not in self.active]
+            if self.bus is not None:
+                orphans = sorted(set(orphans) - await self.bus.leased(orphans))
+            await database.mark_interrupted(db, orphans)
+            await db.commit()
+        return len(orphans)
+
+    def stop_local(self, message_id: int) -> None:
+        generation = self.active.get(message_id)
+        if generation is not None:
+            generation.abort(STOPPED)
+
+    async def stop_elsewhere(self, message_id: int) -> bool:
+        """Ask the worker running this reply to stop it and wait (bounded) until it has ended."""
+        if self.bus is None or not await self.bus.leased([message_id]):
+            return False
+        await self.bus.request_stop(message_id)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                async for _ in self.bus.follow(message_id, 0, 1.0):
+                    pass
+        return True
+
+    async def follow_elsewhere(
+        self, message_id: int, after: int
+    ) -> AsyncIterator[list[tuple[int, Event]]] | None:
+        """The live event log of a reply another worker runs, or None."""
+        if self.bus is None or not await self.bus.has_stream(message_id):
+            return None
+        return self.bus.follow(message_id, after, self.settings.keepalive_seconds)
 
     def get(self, message_id: int) -> Generation | None:
         """A running generation, or one that ended moments ago (its log is still replayable)."""
@@ -232,7 +284,11 @@ class GenerationManager:
         for generation in list(self.active.values()):
             generation.abort(STOPPED)
 
-    def launch(self, generation: Generation) -> Generation:
+    async def launch(self, generation: Generation) -> Generation:
+        if self.bus is not None:
+            generation.log.mirror = self.bus.mirror(generation.message_id)
+            generation.log.mirror(1, list(generation.log.events))
+            await self.bus.renew_leases([generation.message_id])
         self.active[generation.message_id] = generation
         generation.task = asyncio.create_task(
             self._drive(generation), name=f"generation-{generation.message_id}"
@@ -251,6 +307,8 @@ class GenerationManager:
                 generation.done.set()
                 self.active.pop(generation.message_id, None)
                 self._recent[generation.message_id] = (time.monotonic(), generation)
+            if self.bus is not None:
+                await self.bus.release_lease(generation.message_id)
 
     async def _store(self, generation: Generation) -> None:
         generation.dirty = False
@@ -271,6 +329,8 @@ class GenerationManager:
                 self._enforce_watchdogs()
                 await self._flush_dirty()
                 self._forget_old()
+                if self.bus is not None:
+                    await self._keep_leases()
             except Exception:
                 logger.exception("Generation supervisor tick failed")
 
@@ -312,6 +372,16 @@ class GenerationManager:
             return Abort("error", "loop_detected", ProviderError(provider, loop))
         return None
 
+    async def _keep_leases(self) -> None:
+        assert self.bus is not None
+        now = time.monotonic()
+        if now - self._leases_renewed > LEASE_TTL_SECONDS / 3:
+            self._leases_renewed = now
+            await self.bus.renew_leases(list(self.active))
+        if now - self._swept > LEASE_TTL_SECONDS / 2:
+            self._swept = now
+            await self.recover_orphans(min_age=LEASE_TTL_SECONDS)
+
     def _forget_old(self) -> None:
         horizon = time.monotonic() - 60
         for message_id, (ended, _) in list(self._recent.items()):
@@ -338,6 +408,8 @@ class GenerationManager:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
+        if self.bus is not None:
+            await self.bus.close()
 
 
 def is_looping(pieces: list[str], span: int, min_repeats: int = 4) -> bool:
@@ -476,7 +548,7 @@ async def start_turn(manager: GenerationManager, registry: ProviderRegistry, bod
         media_options=media,
     )
     generation = Generation(session_id=session.id, message_id=reply.id, provider=provider, request=request)
-    return Started(manager.launch(generation), ignored)
+    return Started(await manager.launch(generation), ignored)
 
 
 async def _resolve_session(db: AsyncSession, body: ChatRequest) -> database.ChatSession:
@@ -562,4 +634,4 @@ async def start_continue(manager: GenerationManager, registry: ProviderRegistry,
         prefix=row.content,
         reasoning_prefix=row.thought_process or "",
     )
-    return Started(manager.launch(generation), [])
+    return Started(await manager.launch(generation), [])

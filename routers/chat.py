@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.sse import EventSourceResponse, format_sse_event
 
 import database
-from event_log import Event, EventLog
+from event_log import Event
 from generation import (
     STOPPED,
     Generation,
@@ -36,11 +36,14 @@ def _encode(number: int, event: Event, with_id: bool) -> bytes:
 
 
 async def _sse(
-    manager: GenerationManager, log: EventLog, after: int, with_ids: bool, generation: Generation | None
+    manager: GenerationManager,
+    batches: AsyncIterator[list[tuple[int, Event]]],
+    with_ids: bool,
+    generation: Generation | None,
 ) -> AsyncIterator[bytes]:
-    """Relay the log after event `after`; every event ready at once goes out in one write."""
+    """Relay numbered events; every event ready at once goes out in one write."""
     try:
-        async for batch in log.follow(after, manager.settings.keepalive_seconds):
+        async for batch in batches:
             yield b"".join(_encode(n, e, with_ids) for n, e in batch) if batch else KEEPALIVE
     finally:
         # Reached on a client disconnect too: the generation goes on unless the policy says stop.
@@ -76,7 +79,8 @@ async def _answer(started: Started, stream: bool, manager: GenerationManager, db
         await generation.started.wait()
         if generation.error is not None and not generation.has_output:
             raise generation.error
-        stream = _sse(manager, generation.log, 0, with_ids=False, generation=generation)
+        batches = generation.log.follow(0, manager.settings.keepalive_seconds)
+        stream = _sse(manager, batches, with_ids=False, generation=generation)
         return EventSourceResponse(stream, headers=headers)
     await generation.done.wait()
     if generation.error is not None:
@@ -100,25 +104,30 @@ async def resume(
 ) -> Response:
     """Replay the events after `Last-Event-ID` (or `?last_event_id=`), then follow live."""
     after = last_event_header if last_event_header is not None else last_event_id
+    keepalive = manager.settings.keepalive_seconds
     generation = manager.get(message_id)
     if generation is not None:
-        return EventSourceResponse(_sse(manager, generation.log, after, True, generation))
+        return EventSourceResponse(_sse(manager, generation.log.follow(after, keepalive), True, generation))
+    elsewhere = await manager.follow_elsewhere(message_id, after)
+    if elsewhere is not None:
+        return EventSourceResponse(_sse(manager, elsewhere, True, None))
     message = await database.get_message(db, message_id)
     if message is None or message.role != "assistant":
         raise database.NotFoundError(f"Assistant message {message_id} not found")
-    return EventSourceResponse(_sse(manager, stored_log(message), after, True, None))
+    return EventSourceResponse(_sse(manager, stored_log(message).follow(after, keepalive), True, None))
 
 
 @router.post("/{message_id}/stop")
 async def stop(message_id: int, manager: Manager, db: DbSession) -> MessageOut:
     """End a running generation now, keeping its partial text (status `stopped`)."""
     generation = manager.get(message_id)
-    if generation is None or not generation.abort(STOPPED):
+    if generation is not None and generation.abort(STOPPED):
+        await generation.done.wait()
+    elif not await manager.stop_elsewhere(message_id):
         message = await database.get_message(db, message_id)
         if message is None:
             raise database.NotFoundError(f"Message {message_id} not found")
         raise NotGenerating(message_id, message.status)
-    await generation.done.wait()
     message = await database.get_message(db, message_id)
     return MessageOut.model_validate(message)
 
