@@ -13,6 +13,7 @@ run: $(STAMP)
 	$(PY) main.py
 
 test: $(STAMP)
+	scripts/install-redis.sh
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest

@@ -1,0 +1,119 @@
+"""Two worker processes sharing one database and one Redis: resume and stop work on either."""
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from httpx_sse import aconnect_sse
+
+from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, text_stream
+from tests.service_process import ServiceProcess, free_port
+
+BODY = {"provider": "deepseek", "model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed (scripts/install-redis.sh installs it)")
+        pytest.skip("redis-server is not installed; run scripts/install-redis.sh")
+    port = free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        for _ in range(100):
+            if (
+                subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout
+                == b"PONG\n"
+            ):
+                break
+            process.wait(timeout=0.05) if process.poll() is not None else None
+            subprocess.run(["sleep", "0.05"])
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def workers(tmp_path: Path, vendor: FakeOpenAIVendor, redis_url: str) -> Iterator[tuple[ServiceProcess, ...]]:
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
+        "REDIS_URL": redis_url,
+        "DEEPSEEK_API_KEY": "test-key",
+        "DEEPSEEK_BASE_URL": vendor.url,  # type: ignore[attr-defined]
+        "PROVIDER_MAX_RETRIES": "0",
+        "STREAM_FLUSH_INTERVAL": "0.2",
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+    }
+    first = ServiceProcess(tmp_path / "a.log", **env).start()
+    second = ServiceProcess(tmp_path / "b.log", **env)
+    try:
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()
+
+
+async def read_some(url: str, count: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client, asyncio.timeout(10):
+        async with aconnect_sse(client, "POST", "/api/v1/chat", json=BODY) as source:
+            async for event in source.aiter_sse():
+                events.append(json.loads(event.data))
+                if len(events) == count:
+                    break
+    return events
+
+
+async def test_a_reply_resumes_on_another_worker_and_starting_it_does_not_interrupt_the_first(
+    workers: tuple[ServiceProcess, ServiceProcess], vendor: FakeOpenAIVendor
+) -> None:
+    first, second = workers
+    vendor.queue(Reply(text_stream(*(f"w{i} " for i in range(60))), delay=0.03))
+    head = await read_some(first.url, 6)
+    second.start()  # its start-up recovery must leave the running reply alone
+    message_id = head[1]["message_id"]
+    async with httpx.AsyncClient(base_url=second.url, timeout=10) as client, asyncio.timeout(15):
+        url = f"/api/v1/chat/{message_id}/stream"
+        async with aconnect_sse(client, "GET", url, headers={"Last-Event-ID": "6"}) as source:
+            tail = [(event.id, json.loads(event.data)) async for event in source.aiter_sse()]
+    assert tail[0][0] == "7"
+    text = "".join(e.get("content", "") for e in head + [event for _, event in tail])
+    assert text == "".join(f"w{i} " for i in range(60))
+    assert tail[-1][1] == {"done": True}
+    async with httpx.AsyncClient(base_url=second.url, timeout=10) as client:
+        detail = (await client.get(f"/api/v1/sessions/{head[0]['session_id']}")).json()
+    assert (detail["messages"][-1]["status"], detail["messages"][-1]["content"]) == ("complete", text)
+
+
+async def test_a_stop_sent_to_another_worker_stops_the_generation(
+    workers: tuple[ServiceProcess, ServiceProcess], vendor: FakeOpenAIVendor
+) -> None:
+    first, second = workers
+    second.start()
+    vendor.queue(Reply(text_stream(*(f"w{i} " for i in range(1000))), delay=0.02))
+    head = await read_some(first.url, 5)
+    async with httpx.AsyncClient(base_url=second.url, timeout=15) as client:
+        response = await client.post(f"/api/v1/chat/{head[1]['message_id']}/stop")
+    assert response.status_code == 200
+    assert response.json()["status"] == "stopped"
+    assert response.json()["content"].startswith("w0 w1 w2 ")
+    async with asyncio.timeout(5):
+        while vendor.disconnects == 0:
+            await asyncio.sleep(0.02)
