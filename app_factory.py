@@ -12,10 +12,11 @@ from fastapi.staticfiles import StaticFiles
 import database
 from config import Settings, load_settings
 from generation import GenerationManager, NotContinuable, ServiceDraining
+from media import MediaError
 from provider_registry import ProviderRegistry
 from providers.errors import ProviderError, RegistryError
 from redis_bus import RedisBus
-from routers import chat, health, models, providers, sessions
+from routers import chat, health, models, providers, sessions, upload
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _add_error_handlers(app)
     app.include_router(health.router)
-    for module in (providers, models, sessions, chat):
+    for module in (providers, models, sessions, chat, upload):
         app.include_router(module.router, prefix=settings.api_prefix)
     settings.upload_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/uploads", StaticFiles(directory=settings.upload_dir), name="uploads")
@@ -78,6 +79,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RegistryError)
     async def registry_error(_: Request, exc: RegistryError) -> JSONResponse:
+        return _error(exc.status_code, str(exc))
+
+    @app.exception_handler(MediaError)
+    async def media_error(_: Request, exc: MediaError) -> JSONResponse:
         return _error(exc.status_code, str(exc))
 
     @app.exception_handler(database.NotFoundError)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import database
 from config import Settings
 from event_log import Event, EventLog
+from media import check_media
 from models import MEDIA_FIELDS, ChatRequest
 from provider_registry import ProviderRegistry
 from providers.base import (
@@ -502,6 +503,8 @@ async def start_turn(manager: GenerationManager, registry: ProviderRegistry, bod
     provider = registry.get(body.message_provider or body.provider)
     model = body.message_model or body.model
     params, media, ignored = split_options(body.sent_options(), provider)
+    # Media the provider cannot take (or a path outside uploads/) is refused before anything is stored.
+    await check_media(provider, body.messages, manager.settings.upload_dir)
     async with manager.sessionmaker() as db:
         session = await _resolve_session(db, body)
         history = [

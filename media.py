@@ -1,21 +1,40 @@
-"""Media references (uploads, `data:` URLs, remote URLs) and saving generated media.
+"""Media: uploads checked from their bytes, and the references messages carry.
 
-A user-supplied remote URL is never fetched here (no server-side request forgery): it is passed
-to the vendor as a URL, or refused where the vendor does not take URLs.
+An upload's type is decided from its magic numbers (`filetype`) and, for images, Pillow reading the
+header; its name and declared content type are ignored. It is copied to disk in chunks under a
+temporary name and renamed only once every check passed, so a refused upload leaves nothing behind.
+
+A message's media are `/uploads/...` paths (resolved strictly inside the upload folder), `data:` URLs,
+or `https://` URLs. A remote URL is never fetched here (no server-side request forgery): it goes to the
+vendor as a URL where the provider declares it fetches that kind itself, and is refused otherwise.
 """
 
 import base64
 import binascii
+import logging
+import re
 import secrets
+import struct
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import anyio
+import anyio.to_thread
+import filetype
+from PIL import Image
+
+if TYPE_CHECKING:
+    from config import Settings
+    from providers.base import LLMProvider
+
+logger = logging.getLogger(__name__)
 
 UPLOAD_PREFIX = "/uploads/"
 
 Source = Literal["upload", "data", "remote"]
+MediaKind = Literal["image", "video", "audio"]
 
 
 class MediaError(ValueError):
@@ -36,10 +55,16 @@ class MediaRef:
     data: bytes | None = None
 
     def data_url(self) -> str:
-        """The bytes as a `data:` URL (for vendors that take inline media but not our paths)."""
-        if self.data is None:
+        """The media as a URL a vendor can use: uploads inline as `data:`, other URLs as they are."""
+        if self.data is None or self.source != "upload":
             return self.url
-        return f"data:{self.mime or 'application/octet-stream'};base64,{base64.b64encode(self.data).decode()}"
+        return f"data:{self.mime or 'application/octet-stream'};base64,{self.base64_data()}"
+
+    def base64_data(self) -> str:
+        """The bytes as plain base64 (no `data:` prefix), as `input_audio` takes them."""
+        if self.source == "data":
+            return self.url.partition(",")[2]
+        return base64.b64encode(self.data or b"").decode()
 
 
 def upload_path(url: str, upload_dir: Path) -> Path:
@@ -47,18 +72,23 @@ def upload_path(url: str, upload_dir: Path) -> Path:
     name = url.removeprefix(UPLOAD_PREFIX)
     root = upload_dir.resolve()
     path = (root / name).resolve()
-    if not name or path.parent != root:
+    # Dot names are uploads still being written (and `..`); they are nobody's media yet.
+    if not name or name.startswith(".") or path.parent != root:
         raise MediaError(f"Invalid upload path: {url}")
     return path
 
 
 async def resolve(url: str, upload_dir: Path) -> MediaRef:
     """Turn a message's media URL into bytes we hold, or a remote URL left for the vendor."""
+    return await _lookup(url, upload_dir, read=True)
+
+
+async def _lookup(url: str, upload_dir: Path, *, read: bool) -> MediaRef:
     if url.startswith(UPLOAD_PREFIX):
-        path = upload_path(url, upload_dir)
-        if not await anyio.Path(path).is_file():
+        path = anyio.Path(upload_path(url, upload_dir))
+        if not await path.is_file():
             raise MediaError(f"Uploaded file not found: {url}")
-        return MediaRef("upload", url, guess_mime(path.name), await anyio.Path(path).read_bytes())
+        return MediaRef("upload", url, guess_mime(path.name), await path.read_bytes() if read else None)
     if url.startswith("data:"):
         mime, data = parse_data_url(url)
         return MediaRef("data", url, mime, data)
@@ -106,3 +136,231 @@ async def save_generated(data: bytes, mime: str, upload_dir: Path) -> str:
     name = secrets.token_hex(16) + MIME_EXTENSIONS.get(mime, ".bin")
     await anyio.Path(upload_dir / name).write_bytes(data)
     return UPLOAD_PREFIX + name
+
+
+# --- media in messages ------------------------------------------------------------------------
+
+
+class HasMedia(Protocol):
+    """A message with media lists: a request's new message or a history turn."""
+
+    @property
+    def images(self) -> Sequence[str] | None: ...
+
+    @property
+    def videos(self) -> Sequence[str] | None: ...
+
+    @property
+    def audios(self) -> Sequence[str] | None: ...
+
+
+def media_items(message: HasMedia) -> Iterator[tuple[MediaKind, str]]:
+    """A message's media references with their kind, images first."""
+    yield from (("image", url) for url in message.images or ())
+    yield from (("video", url) for url in message.videos or ())
+    yield from (("audio", url) for url in message.audios or ())
+
+
+async def check_media(provider: "LLMProvider", messages: Iterable[HasMedia], upload_dir: Path) -> None:
+    """Refuse the new messages' media that cannot be used (400) or that `provider` cannot take (422).
+
+    Called before anything is stored, so a refused request leaves no trace. Uploads are only
+    looked up here; their bytes are read when the vendor request is built.
+    """
+    for message in messages:
+        for kind, url in media_items(message):
+            await locate(provider, kind, url, upload_dir)
+
+
+async def locate(
+    provider: "LLMProvider", kind: MediaKind, url: str, upload_dir: Path, *, read: bool = False
+) -> MediaRef:
+    """One media reference, checked against what `provider` declares it takes."""
+    ref = await _lookup(url, upload_dir, read=read)
+    if ref.mime and not ref.mime.startswith(f"{kind}/"):
+        raise MediaError(f"{url[:80]} is {ref.mime}, not {'an' if kind == 'image' else 'a'} {kind}", 422)
+    who = f"Provider '{provider.id}' ({provider.name})"
+    if kind not in provider.media_kinds:
+        raise MediaError(f"{who} does not accept {kind} input", 422)
+    if ref.source == "remote" and kind not in provider.remote_media_kinds:
+        raise MediaError(
+            f"{who} cannot take {kind} as a URL: upload the file (POST /upload) or send a data: URL", 422
+        )
+    allowed = provider.media_mimes.get(kind)
+    if allowed and ref.mime and ref.mime not in allowed:
+        raise MediaError(f"{who} takes {kind} only as {', '.join(sorted(allowed))}, not {ref.mime}", 422)
+    return ref
+
+
+async def usable(provider: "LLMProvider", kind: MediaKind, url: str, upload_dir: Path) -> MediaRef | None:
+    """The reference with its bytes, or None when it cannot go to this provider.
+
+    New messages were checked by `check_media`; what fails here is history that predates a change
+    of provider (a video earlier in a chat now continued with a vendor that takes no video), so it
+    is left out of the context rather than making the whole session unusable.
+    """
+    try:
+        return await locate(provider, kind, url, upload_dir, read=True)
+    except MediaError as exc:
+        logger.info("Left %s out of the request to %s: %s", kind, provider.id, exc)
+        return None
+
+
+# --- uploads ----------------------------------------------------------------------------------
+
+MB = 1024 * 1024
+# filetype looks at most this far; the first read is this long so detection sees all it needs.
+HEAD_BYTES = 8192
+CHUNK_BYTES = MB
+
+# What an upload may be, by the MIME type its magic numbers give: its kind and the type we store it
+# as. Only formats the vendors take; anything else (scripts, pages, archives, ...) is refused.
+_UPLOAD_TYPES: dict[str, tuple[MediaKind, str]] = {
+    "image/png": ("image", "image/png"),
+    "image/apng": ("image", "image/png"),
+    "image/jpeg": ("image", "image/jpeg"),
+    "image/gif": ("image", "image/gif"),
+    "image/webp": ("image", "image/webp"),
+    "video/mp4": ("video", "video/mp4"),
+    "video/x-m4v": ("video", "video/mp4"),
+    "video/quicktime": ("video", "video/quicktime"),
+    "video/webm": ("video", "video/webm"),
+    "audio/mpeg": ("audio", "audio/mpeg"),
+    "audio/x-wav": ("audio", "audio/wav"),
+    "audio/ogg": ("audio", "audio/ogg"),
+    "audio/x-flac": ("audio", "audio/flac"),
+    "audio/mp4": ("audio", "audio/mp4"),
+}
+_ACCEPTED = "images (PNG, JPEG, GIF, WebP), videos (MP4, MOV, WebM) and audio (MP3, WAV, OGG, FLAC, M4A)"
+# Pillow's name for each image type: the header must parse as the format the magic numbers claim.
+_PILLOW_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
+
+# Markup that makes a file a polyglot a browser or client could run as a page or script. Each tag
+# must be followed by a delimiter, so random compressed bytes practically never match (< 2^-38 a byte).
+_MARKUP = re.compile(rb"<(?:script|html|iframe|object|embed|\?php|!doctype)[\s>/]", re.IGNORECASE)
+_MARKUP_SPAN = 16
+# Images are scanned whole (payloads hide in comments and metadata anywhere); video and audio only
+# where sniffers look, since a full scan of hundreds of MB would cost time and risk a false match.
+_SCAN_WINDOW: dict[MediaKind, int | None] = {"image": None, "video": MB, "audio": MB}
+
+
+class Readable(Protocol):
+    async def read(self, size: int = -1) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUpload:
+    url: str
+    kind: MediaKind
+    mime: str
+    size: int
+
+
+async def save_upload(source: Readable, settings: "Settings") -> StoredUpload:
+    """Copy an upload into the upload folder, deciding its type from its bytes.
+
+    Raises:
+        MediaError: 415 for a type we do not take or markup inside the file, 413 for a file over
+            its kind's size limit or an image over MAX_IMAGE_PIXELS.
+    """
+    head = await _read_head(source)
+    kind, mime = sniff(head)
+    limit_mb = {"image": settings.max_image_mb, "video": settings.max_video_mb}.get(
+        kind, settings.max_audio_mb
+    )
+    token = secrets.token_hex(16)
+    partial = anyio.Path(settings.upload_dir) / f".{token}.part"
+    try:
+        size = await _copy(source, head, partial, kind, limit_mb)
+        if kind == "image":
+            await anyio.to_thread.run_sync(check_image, Path(partial), mime, settings.max_image_pixels)
+        final = await partial.rename(partial.with_name(token + MIME_EXTENSIONS[mime]))
+    except BaseException:
+        # Shielded: a cancelled request must still not leave its partial file behind.
+        with anyio.CancelScope(shield=True):
+            await partial.unlink(missing_ok=True)
+        raise
+    return StoredUpload(UPLOAD_PREFIX + final.name, kind, mime, size)
+
+
+def sniff(head: bytes) -> tuple[MediaKind, str]:
+    """The upload's kind and MIME type from its first bytes; 415 for anything we do not take."""
+    found = filetype.guess(head)
+    if found is None or found.mime not in _UPLOAD_TYPES:
+        what = f" ({found.mime})" if found is not None else ""
+        raise MediaError(f"Unsupported file type{what}: only {_ACCEPTED} are accepted", 415)
+    return _UPLOAD_TYPES[found.mime]
+
+
+async def _read_head(source: Readable) -> bytes:
+    head = b""
+    while len(head) < HEAD_BYTES:
+        piece = await source.read(HEAD_BYTES - len(head))
+        if not piece:
+            break
+        head += piece
+    return head
+
+
+async def _copy(source: Readable, head: bytes, target: anyio.Path, kind: MediaKind, limit_mb: float) -> int:
+    """Write the upload chunk by chunk, refusing it as soon as it passes its size limit."""
+    limit = int(limit_mb * MB)
+    scanner = _MarkupScanner(_SCAN_WINDOW[kind])
+    size = 0
+    async with await anyio.open_file(target, "xb") as out:
+        chunk = head
+        while chunk:
+            size += len(chunk)
+            if size > limit:
+                raise MediaError(
+                    f"{kind.title()} too large: the limit is {limit_mb:g} MB (MAX_{kind.upper()}_MB)", 413
+                )
+            scanner.feed(chunk)
+            await out.write(chunk)
+            chunk = await source.read(CHUNK_BYTES)
+    return size
+
+
+class _MarkupScanner:
+    """Looks for markup in a stream of chunks, across chunk boundaries, within `window` bytes."""
+
+    def __init__(self, window: int | None) -> None:
+        self.window = window
+        self.seen = 0
+        self.tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        if self.window is not None:
+            chunk = chunk[: max(0, self.window - self.seen)]
+        if not chunk:
+            return
+        self.seen += len(chunk)
+        data = self.tail + chunk
+        found = _MARKUP.search(data)
+        if found is not None:
+            tag = found.group()[:-1].decode("ascii", "replace")
+            raise MediaError(f"File refused: it contains HTML or script markup ({tag!r})", 415)
+        self.tail = data[-_MARKUP_SPAN:]
+
+
+def check_image(path: Path, mime: str, max_pixels: int) -> None:
+    """Confirm an image by parsing its header with Pillow (no pixel is decoded); refuse pixel bombs.
+
+    Blocking file I/O: run it in a worker thread.
+    """
+    try:
+        with Image.open(path, formats=[_PILLOW_FORMATS[mime]]) as image:
+            width, height = image.size
+            image.verify()
+    # Pillow's own bomb guard (an error past about 179 M pixels; a warning past 89 M, an error
+    # too where warnings are errors) fires before we see the size; MAX_IMAGE_PIXELS is checked below.
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaError(f"Image refused as a decompression bomb: {exc}", 413) from exc
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        raise MediaError(f"Not a valid {mime} image: {exc}", 415) from exc
+    if width * height > max_pixels:
+        raise MediaError(
+            f"Image too large: {width}x{height} is {width * height} pixels, "
+            f"over MAX_IMAGE_PIXELS={max_pixels}",
+            413,
+        )

@@ -136,6 +136,14 @@ class LLMProvider(ABC):
     common_params: ClassVar[frozenset[str]] = COMMON_PARAMS
     extra_params: ClassVar[frozenset[str]] = frozenset()
     media_params: ClassVar[frozenset[str]] = frozenset()
+    # Media kinds ("image", "video", "audio") the vendor takes in messages; media of another kind
+    # is refused with 422 before anything is stored (media.check_media). A provider that does not
+    # narrow these handles every kind itself; the OpenAI-compatible base narrows them to images.
+    media_kinds: ClassVar[frozenset[str]] = frozenset({"image", "video", "audio"})
+    # Kinds the vendor fetches itself from an https:// URL; any other kind must arrive as bytes.
+    remote_media_kinds: ClassVar[frozenset[str]] = frozenset({"image", "video", "audio"})
+    # MIME types taken per kind, where the vendor is choosy (a kind not listed takes any type).
+    media_mimes: ClassVar[Mapping[str, frozenset[str]]] = {}
 
     def __init__(self, settings: "Settings", *, api_key: str | None, base_url: str | None) -> None:
         self.settings = settings

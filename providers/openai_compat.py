@@ -4,12 +4,13 @@ A vendor module declares what differs (identity, settings, accepted parameters, 
 text lives) and overrides one of the small hooks below only where its wire really differs.
 """
 
-from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import httpx2
 import openai
 
+import media
 from providers.base import (
     Finish,
     LLMProvider,
@@ -28,6 +29,15 @@ from providers.think_tags import ThinkTagSplitter
 if TYPE_CHECKING:
     from config import Settings
 
+# The formats `input_audio` takes, by MIME type (https://platform.openai.com/docs/guides/audio).
+INPUT_AUDIO_FORMATS = {
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+}
+
 
 class OpenAICompatProvider(LLMProvider):
     """A vendor that speaks OpenAI Chat Completions at `base_url`."""
@@ -41,6 +51,11 @@ class OpenAICompatProvider(LLMProvider):
     # Our parameter name -> the vendor's, where they differ.
     param_renames: ClassVar[dict[str, str]] = {}
     media_params: ClassVar[frozenset[str]] = frozenset({"image_detail"})
+    # Chat Completions takes image_url parts, as URLs or data URLs; vendors declare more kinds.
+    media_kinds: ClassVar[frozenset[str]] = frozenset({"image"})
+    remote_media_kinds: ClassVar[frozenset[str]] = frozenset({"image"})
+    # How the vendor takes audio: OpenAI's `input_audio` (base64 bytes and a format) or `audio_url`.
+    audio_part_type: ClassVar[Literal["input_audio", "audio_url"]] = "input_audio"
 
     def __init__(self, settings: "Settings", *, api_key: str | None, base_url: str | None) -> None:
         super().__init__(settings, api_key=api_key, base_url=base_url)
@@ -87,29 +102,57 @@ class OpenAICompatProvider(LLMProvider):
                 renamed[theirs] = params[theirs]
         return renamed
 
-    def build_messages(self, request: ProviderRequest) -> list[dict[str, Any]]:
-        messages = [self.message_payload(turn, request) for turn in request.messages]
+    async def build_messages(self, request: ProviderRequest) -> list[dict[str, Any]]:
+        messages = [await self.message_payload(turn, request) for turn in request.messages]
         if request.system_prompt:
             messages.insert(0, {"role": "system", "content": request.system_prompt})
         return messages
 
-    def message_payload(self, turn: Turn, request: ProviderRequest) -> dict[str, Any]:
-        if not (turn.images or turn.videos or turn.audios):
+    async def message_payload(self, turn: Turn, request: ProviderRequest) -> dict[str, Any]:
+        # Only user turns carry media: Chat Completions takes text-only content from the assistant.
+        parts = await self.media_parts(turn, request) if turn.role == "user" else []
+        if not parts:
             return {"role": turn.role, "content": turn.content}
-        parts: list[dict[str, Any]] = [{"type": "text", "text": turn.content}]
-        parts.extend(self.media_parts(turn, request))
-        return {"role": turn.role, "content": parts}
+        text = [{"type": "text", "text": turn.content}] if turn.content else []
+        return {"role": turn.role, "content": [*text, *parts]}
 
-    def media_parts(self, turn: Turn, request: ProviderRequest) -> list[dict[str, Any]]:
-        """Content parts for a turn's media; overridden where the vendor takes more kinds."""
-        detail = request.media_options.get("image_detail")
+    async def media_parts(self, turn: Turn, request: ProviderRequest) -> list[dict[str, Any]]:
+        """Content parts for a user turn's media; what this vendor cannot take is left out."""
         parts = []
-        for url in turn.images:
-            image: dict[str, Any] = {"url": url}
-            if detail:
-                image["detail"] = detail
-            parts.append({"type": "image_url", "image_url": image})
+        for kind, url in media.media_items(turn):
+            ref = await media.usable(self, kind, url, self.settings.upload_dir)
+            if ref is not None:
+                parts.append(self.media_part(kind, ref, request.media_options))
         return parts
+
+    def media_part(self, kind: str, ref: media.MediaRef, options: Mapping[str, Any]) -> dict[str, Any]:
+        if kind == "video":
+            return self.video_part(ref, options)
+        if kind == "audio":
+            return self.audio_part(ref, options)
+        return self.image_part(ref, options)
+
+    def image_part(self, ref: media.MediaRef, options: Mapping[str, Any]) -> dict[str, Any]:
+        image: dict[str, Any] = {"url": ref.data_url()}
+        if "image_detail" in options:
+            image["detail"] = options["image_detail"]
+        return {"type": "image_url", "image_url": image}
+
+    def video_part(self, ref: media.MediaRef, options: Mapping[str, Any]) -> dict[str, Any]:
+        # Only the settings this vendor declares in media_params reach `options`.
+        video: dict[str, Any] = {"url": ref.data_url()}
+        for ours, theirs in (("video_detail", "detail"), ("fps", "fps"), ("max_frames", "max_frames")):
+            if ours in options:
+                video[theirs] = options[ours]
+        return {"type": "video_url", "video_url": video}
+
+    def audio_part(self, ref: media.MediaRef, options: Mapping[str, Any]) -> dict[str, Any]:
+        if self.audio_part_type == "audio_url":
+            return {"type": "audio_url", "audio_url": {"url": ref.data_url()}}
+        # input_audio carries plain base64 (no data: prefix) and the format's short name.
+        mime = ref.mime or "audio/wav"
+        audio_format = INPUT_AUDIO_FORMATS.get(mime, mime.rpartition("/")[2])
+        return {"type": "input_audio", "input_audio": {"data": ref.base64_data(), "format": audio_format}}
 
     # --- response ---------------------------------------------------------------------------
 
@@ -121,7 +164,7 @@ class OpenAICompatProvider(LLMProvider):
         with map_openai_errors(self.id):
             response = await self.client.chat.completions.create(
                 model=request.model,
-                messages=self.build_messages(request),  # type: ignore[arg-type]
+                messages=await self.build_messages(request),  # type: ignore[arg-type]
                 stream=True,
                 extra_body=body,
             )

@@ -12,6 +12,11 @@ class SiliconFlowProvider(OpenAICompatProvider):
     reasoning_fields = ("reasoning_content",)
     extra_params = frozenset({"enable_thinking", "thinking_budget", "min_p", "top_k"})
     media_params = frozenset({"image_detail", "fps", "video_detail", "max_frames"})
+    # Vision and omni models take image_url, video_url and audio_url parts, each a URL or a data URL
+    # (https://docs.siliconflow.cn/cn/userguide/capabilities/multimodal-vision).
+    media_kinds = frozenset({"image", "video", "audio"})
+    remote_media_kinds = frozenset({"image", "video", "audio"})
+    audio_part_type = "audio_url"
     fallback_models: ClassVar[tuple[str, ...]] = (
         "Qwen/Qwen3-8B",
         "deepseek-ai/DeepSeek-V3",

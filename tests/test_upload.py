@@ -1,0 +1,145 @@
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from config import Settings
+from tests import media_samples as samples
+
+UPLOAD = "/api/v1/upload"
+KB = 1024
+
+
+@pytest.fixture
+def upload_dir(tmp_path: Path) -> Path:
+    return tmp_path / "uploads"
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], upload_dir: Path) -> Settings:
+    # Small limits, so every refusal is reachable with a few KB (video stays above one 1 MB chunk).
+    return make_settings(
+        upload_dir=upload_dir,
+        max_image_mb=0.01,
+        max_video_mb=3,
+        max_audio_mb=0.02,
+        max_image_pixels=10_000,
+    )
+
+
+async def stored_names(folder: Path) -> list[str]:
+    return [path.name async for path in anyio.Path(folder).iterdir()]
+
+
+async def post_file(
+    client: httpx.AsyncClient,
+    data: bytes,
+    name: str = "file.bin",
+    content_type: str = "application/octet-stream",
+) -> httpx.Response:
+    return await client.post(UPLOAD, files={"file": (name, data, content_type)})
+
+
+@pytest.mark.parametrize(
+    ("data", "kind", "mime", "suffix"),
+    [
+        (samples.png(), "image", "image/png", ".png"),
+        (samples.jpeg(), "image", "image/jpeg", ".jpg"),
+        (samples.wav(), "audio", "audio/wav", ".wav"),
+        (samples.mp4(), "video", "video/mp4", ".mp4"),
+    ],
+    ids=["png", "jpeg", "wav", "mp4"],
+)
+async def test_upload_is_stored_under_a_random_name_and_served(
+    client: httpx.AsyncClient, upload_dir: Path, data: bytes, kind: str, mime: str, suffix: str
+) -> None:
+    response = await post_file(client, data)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["kind"] == kind
+    assert body["mime"] == mime
+    assert body["size"] == len(data)
+    assert body["url"].startswith("/uploads/") and body["url"].endswith(suffix)
+    assert await stored_names(upload_dir) == [body["url"].removeprefix("/uploads/")]
+    served = await client.get(body["url"])
+    assert served.status_code == 200
+    assert served.content == data
+
+
+async def test_type_comes_from_the_bytes_not_the_name_or_content_type(client: httpx.AsyncClient) -> None:
+    image = await post_file(client, samples.png(), "notes.html", "text/html")
+    assert image.status_code == 200
+    assert image.json()["mime"] == "image/png"
+    assert image.json()["url"].endswith(".png")
+
+    page = await post_file(client, b"<!DOCTYPE html><html><body>hi</body></html>", "cat.png", "image/png")
+    assert page.status_code == 415
+    assert "Unsupported file type" in page.json()["detail"]
+
+
+async def test_large_upload_is_copied_in_chunks_intact(client: httpx.AsyncClient, upload_dir: Path) -> None:
+    data = samples.mp4(payload=int(2.5 * KB * KB))  # several 1 MB chunks, under MAX_VIDEO_MB=3
+    response = await post_file(client, data, "clip.mp4", "video/mp4")
+    assert response.status_code == 200, response.text
+    assert response.json()["size"] == len(data)
+    stored = upload_dir / response.json()["url"].removeprefix("/uploads/")
+    assert await anyio.Path(stored).read_bytes() == data
+
+
+GIF_HEADER = b"GIF89a\x01\x00\x01\x00\x00\x00\x00"
+JPEG_HEADER = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "detail"),
+    [
+        (b"<!DOCTYPE html>\n<html><script>alert(1)</script></html>", 415, "Unsupported file type"),
+        (b"#!/bin/sh\nrm -rf ~\n", 415, "Unsupported file type"),
+        (b"PK\x03\x04" + b"\x00" * 60, 415, "Unsupported file type (application/zip)"),
+        (b"", 415, "Unsupported file type"),
+        (GIF_HEADER + b"<script>alert(document.cookie)</script>", 415, "markup ('<script')"),
+        (JPEG_HEADER + b"<html><body onload=alert(1)>", 415, "markup ('<html')"),
+        (samples.png(text="<script src=//evil.example/x.js></script>"), 415, "markup ('<script')"),
+        # The tag straddles the first read (8192 bytes) and the next chunk.
+        (GIF_HEADER + b"\x00" * (8190 - len(GIF_HEADER)) + b"<script>", 415, "markup ('<script')"),
+        (samples.mp4()[:24] + b"<!DOCTYPE html><p>", 415, "markup ('<!DOCTYPE')"),
+        (b"\x89PNG\r\n\x1a\n" + b"not really a png" * 4, 415, "Not a valid image/png image"),
+        (samples.png(text="x" * 20 * KB), 413, "Image too large: the limit is 0.01 MB (MAX_IMAGE_MB)"),
+        (samples.png(size=(120, 120)), 413, "120x120 is 14400 pixels, over MAX_IMAGE_PIXELS=10000"),
+        (samples.png_declaring(100_000, 100_000), 413, "decompression bomb"),
+        (samples.wav(seconds=1.5), 413, "Audio too large: the limit is 0.02 MB (MAX_AUDIO_MB)"),
+        (samples.mp4(payload=3 * KB * KB + 1), 413, "Video too large: the limit is 3 MB (MAX_VIDEO_MB)"),
+    ],
+    ids=[
+        "html-page",
+        "shell-script",
+        "zip",
+        "empty",
+        "gif-script-polyglot",
+        "jpeg-html-polyglot",
+        "png-with-script-in-metadata",
+        "markup-across-chunks",
+        "mp4-html-polyglot",
+        "corrupt-png",
+        "image-over-size",
+        "image-over-pixels",
+        "decompression-bomb",
+        "audio-over-size",
+        "video-over-size",
+    ],
+)
+async def test_refused_upload_leaves_no_file(
+    client: httpx.AsyncClient, upload_dir: Path, data: bytes, status: int, detail: str
+) -> None:
+    response = await post_file(client, data, "innocent.png", "image/png")
+    assert response.status_code == status, response.text
+    assert detail in response.json()["detail"]
+    assert await stored_names(upload_dir) == []
+
+
+async def test_upload_without_a_file_field_names_the_field(client: httpx.AsyncClient) -> None:
+    response = await client.post(UPLOAD, files={"other": ("a.png", samples.png(), "image/png")})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "file"]
