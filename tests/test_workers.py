@@ -36,14 +36,15 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     )
     try:
         url = f"redis://127.0.0.1:{port}/0"
-        for _ in range(100):
-            if (
-                subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout
-                == b"PONG\n"
-            ):
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(url).ping()
                 break
-            process.wait(timeout=0.05) if process.poll() is not None else None
-            subprocess.run(["sleep", "0.05"])
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.05)
         yield url
     finally:
         process.terminate()
