@@ -200,6 +200,19 @@ class ChatRequest(BaseModel):
     draft: bool | None = None
     camera_fixed: bool | None = None
 
+    # Gemini (https://ai.google.dev/gemini-api/docs/thinking, .../google-search, .../url-context)
+    thinking_level: Literal["minimal", "low", "medium", "high"] | None = None
+    media_resolution: str | None = Field(
+        None, description="low, medium or high (MEDIA_RESOLUTION_* accepted)"
+    )
+    google_search: bool | None = None
+    url_context: bool | None = None
+    # Imagen (https://ai.google.dev/gemini-api/docs/imagen#imagen-configuration)
+    imagen_number_of_images: int | None = Field(None, ge=1, le=4)
+    imagen_image_size: Literal["1K", "2K"] | None = None
+    imagen_aspect_ratio: Literal["1:1", "3:4", "4:3", "9:16", "16:9"] | None = None
+    imagen_person_generation: str | None = Field(None, description="dont_allow, allow_adult or allow_all")
+
     def sent_options(self) -> dict[str, Any]:
         """The parameters the client actually sent (never defaults), minus the turn's own fields."""
         sent = self.model_dump(exclude_unset=True, exclude=set(TURN_FIELDS))

@@ -10,6 +10,7 @@ from providers.base import LLMProvider, ModelInfo
 from providers.cerebras import CerebrasProvider
 from providers.deepseek import DeepSeekProvider
 from providers.errors import ProviderError, ProviderNotConfiguredError, UnknownProviderError
+from providers.gemini import GeminiProvider
 from providers.grok import GrokProvider
 from providers.groq import GroqProvider
 from providers.mistral import MistralProvider
@@ -33,6 +34,7 @@ PROVIDERS: dict[str, type[LLMProvider]] = {
         OpenRouterProvider,
         CerebrasProvider,
         NvidiaProvider,
+        GeminiProvider,
     )
 }
 

@@ -4,6 +4,7 @@
     ├── ProviderAuthError          502  the vendor rejected the API key (401/403)
     ├── ProviderRateLimited        429  the vendor's rate limit or quota (429)
     ├── ProviderBadRequest         400  the vendor refused the request as invalid (400/404/413/422)
+    │   └── ProviderBlocked        400  the vendor's safety filter blocked the prompt or the reply
     ├── ProviderUnavailable        502  vendor 5xx, unreachable, or a broken stream
     └── ProviderTimeout            504  no answer within the time allowed
 
@@ -18,7 +19,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx2
 import openai
+from google.genai import errors as genai_errors
 
 
 class ProviderError(Exception):
@@ -43,6 +46,10 @@ class ProviderRateLimited(ProviderError):
 
 class ProviderBadRequest(ProviderError):
     status_code = 400
+
+
+class ProviderBlocked(ProviderBadRequest):
+    """The vendor refused to answer this content (safety, recitation); retrying will not help."""
 
 
 class ProviderUnavailable(ProviderError):
@@ -117,3 +124,26 @@ def map_openai_errors(provider: str) -> Iterator[None]:
     except openai.APIError as exc:
         # An error object inside a 200 stream (OpenRouter's mid-stream form).
         raise ProviderUnavailable(provider, vendor_message(exc.body, exc.message)) from exc
+
+
+@contextmanager
+def map_genai_errors(provider: str) -> Iterator[None]:
+    """Turn google-genai's exceptions into the ProviderError tree, keeping the vendor's reason.
+
+    The SDK raises `errors.APIError` (ClientError 4xx, ServerError 5xx) for error bodies, also those
+    sent inside a stream, and lets httpx2's transport errors through unwrapped.
+    https://ai.google.dev/gemini-api/docs/troubleshooting#error-codes
+    """
+    try:
+        yield
+    except genai_errors.APIError as exc:
+        status = exc.code if isinstance(exc.code, int) else 502
+        message = exc.message if isinstance(exc.message, str) and exc.message else str(exc)
+        raise error_for_status(provider, status, message) from exc
+    except genai_errors.UnknownApiResponseError as exc:
+        raise ProviderUnavailable(provider, f"unreadable reply from the vendor: {exc}") from exc
+    except httpx2.TimeoutException as exc:
+        raise ProviderTimeout(provider, "the vendor did not answer in time") from exc
+    except httpx2.TransportError as exc:
+        reason = str(exc) or type(exc).__name__
+        raise ProviderUnavailable(provider, f"the connection to the vendor failed: {reason}") from exc
