@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from dotenv import dotenv_values
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 # Prefixes owned by declared settings; a `<NAME>_API_KEY` with one of these is never an extra vendor.
 BUILTIN_VENDOR_PREFIXES = frozenset(
@@ -146,6 +147,9 @@ def load_settings() -> Settings:
     """Build Settings, or stop start-up with a message naming each bad variable."""
     try:
         return Settings()
+    except SettingsError as exc:
+        # A value pydantic-settings could not even decode (a list or dict that is not JSON).
+        sys.exit(f"Invalid configuration: {exc}")
     except ValidationError as exc:
         problems = "; ".join(
             f"{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()

@@ -179,11 +179,18 @@ class Generation:
         self.finish_reason = finish_reason
         self.error_text = error
         self.dirty = True
-        if error is not None:
-            self.log.append({"error": error})
+
+    def close_log(self) -> None:
+        """Publish the closing events, once the final row is stored.
+
+        A client that sees `done` and sends its next turn at once then finds this reply in the history.
+        """
+        if self.error_text is not None:
+            self.log.append({"error": self.error_text})
         elif self.usage:
             self.log.append({"usage": self.usage})
         self.log.append({"done": True})
+        self.log.close()
 
     # --- persistence ------------------------------------------------------------------------
 
@@ -303,7 +310,7 @@ class GenerationManager:
             try:
                 await asyncio.shield(self._store(generation))
             finally:
-                generation.log.close()
+                generation.close_log()
                 generation.started.set()
                 generation.done.set()
                 self.active.pop(generation.message_id, None)
