@@ -3,22 +3,32 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import database
 from config import Settings, load_settings
 from generation import GenerationManager, NotContinuable, ServiceDraining
-from media import MediaError
+from media import MediaError, remove_partial_uploads
 from provider_registry import ProviderRegistry
 from providers.errors import ProviderError, RegistryError
 from redis_bus import RedisBus
 from routers import chat, health, models, providers, sessions, upload
 
 logger = logging.getLogger(__name__)
+
+
+class UploadFiles(StaticFiles):
+    """Uploaded and generated media, served with `nosniff` so a browser never runs one as a page."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = database.create_engine(settings.database_url)
         await database.init_db(engine)
         sessionmaker = database.create_sessionmaker(engine)
+        await remove_partial_uploads(settings.upload_dir)
         registry = ProviderRegistry(settings)
         bus = RedisBus(settings.redis_url) if settings.redis_url else None
         manager = GenerationManager(settings, sessionmaker, bus)
@@ -64,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (providers, models, sessions, chat, upload):
         app.include_router(module.router, prefix=settings.api_prefix)
     settings.upload_dir.mkdir(parents=True, exist_ok=True)
-    app.mount("/uploads", StaticFiles(directory=settings.upload_dir), name="uploads")
+    app.mount("/uploads", UploadFiles(directory=settings.upload_dir), name="uploads")
     return app
 
 

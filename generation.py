@@ -492,7 +492,7 @@ def history_turn(row: database.ChatMessage) -> Turn:
 
 def _in_context(row: database.ChatMessage) -> bool:
     # A reply still being written, or one that failed before any text, is not context.
-    return row.status != "streaming" and bool(row.content or row.images or row.videos)
+    return row.status != "streaming" and bool(row.content or row.images or row.videos or row.audios)
 
 
 def default_title(body: ChatRequest) -> str:

@@ -364,3 +364,12 @@ def check_image(path: Path, mime: str, max_pixels: int) -> None:
             f"over MAX_IMAGE_PIXELS={max_pixels}",
             413,
         )
+
+
+async def remove_partial_uploads(upload_dir: Path) -> int:
+    """Delete `.part` files an upload left when its process was killed mid-copy."""
+    removed = 0
+    async for path in anyio.Path(upload_dir).glob(".*.part"):
+        await path.unlink(missing_ok=True)
+        removed += 1
+    return removed

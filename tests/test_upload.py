@@ -143,3 +143,23 @@ async def test_upload_without_a_file_field_names_the_field(client: httpx.AsyncCl
     response = await client.post(UPLOAD, files={"other": ("a.png", samples.png(), "image/png")})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "file"]
+
+
+async def test_uploads_are_served_with_nosniff(client: httpx.AsyncClient) -> None:
+    url = (await post_file(client, samples.png())).json()["url"]
+    served = await client.get(url)
+    assert served.status_code == 200
+    assert served.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_partial_uploads_left_by_a_killed_process_are_removed_at_start_up(
+    settings: Settings, upload_dir: Path
+) -> None:
+    from app_factory import create_app
+    from tests.fakes.server import ServerThread
+
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    await anyio.Path(upload_dir / ".abc123.part").write_bytes(b"half a file")
+    await anyio.Path(upload_dir / "kept.png").write_bytes(samples.png())
+    with ServerThread(create_app(settings), lifespan="on"):
+        assert sorted(await stored_names(upload_dir)) == ["kept.png"]
