@@ -5,8 +5,10 @@ import anyio
 import httpx
 import pytest
 
+from app_factory import create_app
 from config import Settings
 from tests import media_samples as samples
+from tests.fakes.server import ServerThread
 
 UPLOAD = "/api/v1/upload"
 KB = 1024
@@ -155,10 +157,7 @@ async def test_uploads_are_served_with_nosniff(client: httpx.AsyncClient) -> Non
 async def test_partial_uploads_left_by_a_killed_process_are_removed_at_start_up(
     settings: Settings, upload_dir: Path
 ) -> None:
-    from app_factory import create_app
-    from tests.fakes.server import ServerThread
-
-    upload_dir.mkdir(parents=True, exist_ok=True)
+    await anyio.Path(upload_dir).mkdir(parents=True, exist_ok=True)
     await anyio.Path(upload_dir / ".abc123.part").write_bytes(b"half a file")
     await anyio.Path(upload_dir / "kept.png").write_bytes(samples.png())
     with ServerThread(create_app(settings), lifespan="on"):
