@@ -9,6 +9,7 @@ from config import ExtraProvider, Settings
 from providers.base import LLMProvider, ModelInfo
 from providers.cerebras import CerebrasProvider
 from providers.deepseek import DeepSeekProvider
+from providers.doubao import DoubaoProvider
 from providers.errors import ProviderError, ProviderNotConfiguredError, UnknownProviderError
 from providers.gemini import GeminiProvider
 from providers.grok import GrokProvider
@@ -34,6 +35,7 @@ PROVIDERS: dict[str, type[LLMProvider]] = {
         OpenRouterProvider,
         CerebrasProvider,
         NvidiaProvider,
+        DoubaoProvider,
         GeminiProvider,
     )
 }

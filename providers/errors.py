@@ -147,3 +147,18 @@ def map_genai_errors(provider: str) -> Iterator[None]:
     except httpx2.TransportError as exc:
         reason = str(exc) or type(exc).__name__
         raise ProviderUnavailable(provider, f"the connection to the vendor failed: {reason}") from exc
+
+
+@contextmanager
+def map_httpx2_errors(provider: str) -> Iterator[None]:
+    """Turn transport failures of a raw httpx2 call (no SDK in between) into the ProviderError tree.
+
+    Status codes are the caller's to judge: a 403 from a download URL is not a rejected API key.
+    """
+    try:
+        yield
+    except httpx2.TimeoutException as exc:
+        raise ProviderTimeout(provider, "the vendor did not answer in time") from exc
+    except httpx2.TransportError as exc:
+        reason = str(exc) or type(exc).__name__
+        raise ProviderUnavailable(provider, f"the connection to the vendor failed: {reason}") from exc
