@@ -26,6 +26,7 @@ def vendor() -> Iterator[FakeOpenAIVendor]:
         fake.url = f"{server.url}/v1"  # type: ignore[attr-defined]
         fake.server = server  # type: ignore[attr-defined]
         yield fake
+        server.server.force_exit = True  # the test is over: do not wait for scripted stalls to end
 
 
 @pytest.fixture

@@ -74,8 +74,7 @@ async def test_an_unconfigured_message_provider_is_refused_even_when_the_session
 # --- the vendor answers with an error status ----------------------------------------------------
 
 
-@pytest.mark.parametrize("stream", STREAM)
-@pytest.mark.parametrize("vendor_status", [401, 403])
+@pytest.mark.parametrize(("vendor_status", "stream"), [(401, True), (403, False)])
 async def test_a_rejected_key_is_a_502_saying_the_vendor_rejected_it(
     client: httpx.AsyncClient, vendor: FakeOpenAIVendor, vendor_status: int, stream: bool
 ) -> None:
@@ -110,23 +109,20 @@ async def test_a_vendor_500_is_a_502_naming_the_provider(
     assert response.json() == {"detail": "cerebras: upstream exploded", "provider": "cerebras"}
 
 
-@pytest.mark.parametrize("stream", STREAM)
 async def test_a_vendor_400_is_a_400_with_the_vendors_own_reason(
-    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, stream: bool
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor
 ) -> None:
-    error = json.loads(wire("openai-error-400.json"))
-    vendor.queue(Reply(status=400, error=error))
-    response = await client.post("/api/v1/chat", json=chat_body("openai", stream=stream))
+    vendor.queue(Reply(status=400, error=json.loads(wire("openai-error-400.json"))))
+    response = await client.post("/api/v1/chat", json=chat_body("openai", stream=True))
     assert response.status_code == 400
     assert response.json()["detail"].startswith("openai: This model's maximum context length")
 
 
-@pytest.mark.parametrize("stream", STREAM)
 async def test_an_openrouter_out_of_credits_402_is_a_429_with_its_message(
-    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, stream: bool
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor
 ) -> None:
     vendor.queue(Reply(status=402, error=json.loads(wire("openrouter-error-402.json"))))
-    response = await client.post("/api/v1/chat", json=chat_body("openrouter", stream=stream))
+    response = await client.post("/api/v1/chat", json=chat_body("openrouter", stream=False))
     assert response.status_code == 429
     assert "openrouter: This request requires more credits" in response.json()["detail"]
 
@@ -163,20 +159,19 @@ async def test_an_unreachable_vendor_is_a_502_saying_it_could_not_be_reached(
 async def test_a_vendor_silent_past_provider_timeout_is_a_504(
     make_settings: SettingsFactory, serve: ServeApp, vendor: FakeOpenAIVendor, stream: bool
 ) -> None:
-    vendor.queue(Reply(text_stream("late"), wait=1.5))
-    async with serve(make_settings(provider_timeout=0.5)) as http:
+    vendor.queue(Reply(text_stream("late"), wait=1.0))
+    async with serve(make_settings(provider_timeout=0.3)) as http:
         response = await http.post("/api/v1/chat", json=chat_body("siliconflow", stream=stream))
     assert response.status_code == 504
     assert response.json()["detail"] == "siliconflow: the vendor did not answer in time"
 
 
-@pytest.mark.parametrize("stream", STREAM)
 async def test_a_vendor_that_sends_headers_then_stalls_past_provider_timeout_is_a_504(
-    make_settings: SettingsFactory, serve: ServeApp, vendor: FakeOpenAIVendor, stream: bool
+    make_settings: SettingsFactory, serve: ServeApp, vendor: FakeOpenAIVendor
 ) -> None:
-    vendor.queue(Reply([], stall=1.5))
-    async with serve(make_settings(provider_timeout=0.5)) as http:
-        response = await http.post("/api/v1/chat", json=chat_body("nvidia", stream=stream))
+    vendor.queue(Reply([], stall=1.0))
+    async with serve(make_settings(provider_timeout=0.3)) as http:
+        response = await http.post("/api/v1/chat", json=chat_body("nvidia", stream=True))
     assert response.status_code == 504
     assert response.json()["detail"] == "nvidia: the vendor did not answer in time"
 
@@ -235,7 +230,7 @@ async def test_an_openrouter_error_object_mid_stream_becomes_an_error_event_then
     assert stored["error"] == "openrouter: Provider disconnected unexpectedly"
 
 
-@pytest.mark.parametrize("provider", ["deepseek", "groq", "mistral"])
+@pytest.mark.parametrize("provider", ["deepseek", "mistral"])
 async def test_a_connection_dropped_mid_stream_becomes_an_error_event_and_keeps_the_partial_text(
     client: httpx.AsyncClient, vendor: FakeOpenAIVendor, chat: ChatCall, provider: str
 ) -> None:
