@@ -44,7 +44,7 @@ BLOCKED_FINISH = frozenset(
     | {"IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION"}
 )
 # What a remote URL most likely holds when its extension does not say (Gemini requires a mime type).
-DEFAULT_MIME = {"images": "image/jpeg", "videos": "video/mp4", "audios": "audio/mpeg"}
+DEFAULT_MIME = {"image": "image/jpeg", "video": "video/mp4", "audio": "audio/mpeg"}
 # Our Imagen parameters -> `:predict` parameters (wire/gemini.md section 7).
 IMAGEN_PARAMETERS = {
     "imagen_number_of_images": "sampleCount",
@@ -86,6 +86,9 @@ class GeminiProvider(LLMProvider):
         {"thinking_level", "thinking_budget", "media_resolution", "google_search", "url_context"}
         | set(IMAGEN_PARAMETERS)
     )
+    # No GIF (https://ai.google.dev/gemini-api/docs/image-understanding#supported-formats);
+    # video and audio take every format our uploads accept.
+    media_mimes = {"image": frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})}
 
     def __init__(self, settings: "Settings", *, api_key: str | None, base_url: str | None) -> None:
         super().__init__(settings, api_key=api_key, base_url=base_url)
@@ -200,20 +203,12 @@ class GeminiProvider(LLMProvider):
             first = signatures.pop(0) if signatures else None
             parts.append(types.Part(text=turn.content, thought_signature=first))
         parts += [types.Part(text="", thought_signature=s) for s in signatures]
-        for kind, urls in (("images", turn.images), ("videos", turn.videos), ("audios", turn.audios)):
-            parts += [await self._media_part(url, kind) for url in urls]
+        for kind, url in media.media_items(turn):
+            # New media were checked before the turn began; history this vendor cannot take is left out.
+            ref = await media.usable(self, kind, url, self.settings.upload_dir)
+            if ref is not None:
+                parts.append(media_part(kind, ref))
         return types.Content(role="model" if turn.role == "assistant" else "user", parts=parts)
-
-    async def _media_part(self, url: str, kind: str) -> types.Part:
-        try:
-            ref = await media.resolve(url, self.settings.upload_dir)
-        except media.MediaError as exc:
-            raise ProviderBadRequest(self.id, str(exc)) from exc
-        if ref.data is None:
-            # Gemini fetches public https URLs itself (https://ai.google.dev/gemini-api/docs/file-input-methods).
-            mime = media.guess_mime(urlparse(url).path) or DEFAULT_MIME[kind]
-            return types.Part(file_data=types.FileData(file_uri=url, mime_type=mime))
-        return types.Part(inline_data=types.Blob(data=ref.data, mime_type=ref.mime or DEFAULT_MIME[kind]))
 
     # --- Imagen -----------------------------------------------------------------------------
 
@@ -253,6 +248,14 @@ class GeminiProvider(LLMProvider):
         return [
             model_info(m) for m in found if {"generateContent", "predict"} & set(m.supported_actions or ())
         ]
+
+
+def media_part(kind: str, ref: media.MediaRef) -> types.Part:
+    if ref.data is None:
+        # Gemini fetches public https URLs itself (https://ai.google.dev/gemini-api/docs/file-input-methods).
+        mime = media.guess_mime(urlparse(ref.url).path) or DEFAULT_MIME[kind]
+        return types.Part(file_data=types.FileData(file_uri=ref.url, mime_type=mime))
+    return types.Part(inline_data=types.Blob(data=ref.data, mime_type=ref.mime or DEFAULT_MIME[kind]))
 
 
 def model_info(model: types.Model) -> ModelInfo:

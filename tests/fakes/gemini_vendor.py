@@ -92,7 +92,8 @@ def wire_events(name: str) -> list[bytes]:
 
 @dataclass
 class Reply:
-    """One scripted answer. `events` are written with `delay` seconds between them, then `stall`.
+    """One scripted answer. `events` are written with `delay` seconds between them, then `stall`;
+    `drop` then breaks the connection instead of ending the body.
 
     A non-200 `status` answers `error` (or `gemini-error-429.json` for 429) as JSON instead.
     `body` is the JSON answer of `:predict` and `:generateContent`.
@@ -104,6 +105,7 @@ class Reply:
     error: dict[str, Any] | None = None
     delay: float = 0.0
     stall: float = 0.0
+    drop: bool = False
     split: int = 7
 
 
@@ -190,10 +192,13 @@ class FakeGeminiVendor:
                     yield event[start : start + reply.split]
             if reply.stall:
                 await asyncio.sleep(reply.stall)
-            self.completed += 1
         except BaseException:
             self.disconnects += 1
             raise
+        if reply.drop:
+            # The server aborts the response: the client sees an incomplete chunked body.
+            raise ConnectionAbortedError("fake Gemini dropped the connection")
+        self.completed += 1
 
 
 def merge(events: list[bytes]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,14 +69,29 @@ def upload_dir(tmp_path: Path) -> Path:
     return path
 
 
+Serve = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
 @pytest.fixture
-async def api(
-    make_settings: Callable[..., Settings], gemini: FakeGeminiVendor, upload_dir: Path
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(gemini_api_key="k", gemini_base_url=gemini.url, upload_dir=upload_dir)
-    with ServerThread(create_app(settings), lifespan="on") as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-            yield http
+def serve(make_settings: Callable[..., Settings], gemini: FakeGeminiVendor, upload_dir: Path) -> Serve:
+    """`async with serve(**settings) as http:` runs the service with Gemini pointed at the fake."""
+
+    @asynccontextmanager
+    async def run(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        settings = make_settings(
+            gemini_api_key="k", gemini_base_url=gemini.url, upload_dir=upload_dir, **overrides
+        )
+        with ServerThread(create_app(settings), lifespan="on") as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+                yield http
+
+    return run
+
+
+@pytest.fixture
+async def api(serve: Serve) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve() as http:
+        yield http
 
 
 async def ask(http: httpx.AsyncClient, content: str = "hi", **fields: Any) -> Answer:
@@ -293,6 +309,27 @@ async def test_server_error_mid_stream_is_an_error_event(
     assert answer.events[-2] == {"error": "gemini: The model is overloaded."}
 
 
+async def test_dropped_connection_mid_stream_is_an_error_event(
+    api: httpx.AsyncClient, gemini: FakeGeminiVendor
+) -> None:
+    gemini.queue(Reply([sse(response(part("Partial")))], drop=True))
+    answer = await ask(api)
+    assert answer.joined("content") == "Partial"
+    assert answer.events[-2]["error"].startswith("gemini: the connection to the vendor failed: ")
+    assert (await stored_reply(api, answer))["status"] == "error"
+
+
+async def test_vendor_silence_past_provider_timeout_is_http_504(
+    serve: Serve, gemini: FakeGeminiVendor
+) -> None:
+    # The SDK's own timeout default is None; this proves PROVIDER_TIMEOUT reaches its HttpOptions.
+    gemini.queue(Reply([], stall=5))
+    async with serve(provider_timeout=0.3) as http:
+        answer = await ask(http)
+    assert answer.status == 504
+    assert answer.json["detail"] == "gemini: the vendor did not answer in time"
+
+
 async def test_stop_closes_the_upstream_stream(api: httpx.AsyncClient, gemini: FakeGeminiVendor) -> None:
     gemini.queue(Reply([sse(response(part("Thinking about it")))], stall=30))
     body = {
@@ -373,6 +410,18 @@ async def test_media_are_sent_as_inline_data_or_file_data(
         {"fileData": {"fileUri": "https://example.com/dog.webp", "mimeType": "image/webp"}},
         {"inlineData": {"data": base64.b64encode(b"RIFFfake").decode(), "mimeType": "audio/wav"}},
     ]
+
+
+async def test_gif_is_refused_before_anything_is_stored(
+    api: httpx.AsyncClient, gemini: FakeGeminiVendor, upload_dir: Path
+) -> None:
+    (upload_dir / "spin.gif").write_bytes(b"GIF89a")
+    answer = await ask(api, messages=[{"role": "user", "content": "?", "images": ["/uploads/spin.gif"]}])
+    assert answer.status == 422
+    assert "Provider 'gemini' (Gemini) takes image only as " in answer.json["detail"]
+    assert answer.json["detail"].endswith("not image/gif")
+    assert gemini.requests == []
+    assert (await api.get("/api/v1/sessions")).json() == []
 
 
 async def test_models_are_listed_from_the_vendor(api: httpx.AsyncClient, gemini: FakeGeminiVendor) -> None:
