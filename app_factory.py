@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import database
+from chat_turns import NotContinuable
 from config import Settings, load_settings
-from generation import GenerationManager, NotContinuable, ServiceDraining
+from generation import GenerationManager, ServiceDraining
 from media import MediaError, remove_partial_uploads
 from provider_registry import ProviderRegistry
 from providers.errors import ProviderError, RegistryError

@@ -12,16 +12,9 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.sse import EventSourceResponse, format_sse_event
 
 import database
+from chat_turns import Started, start_continue, start_turn
 from event_log import Event
-from generation import (
-    STOPPED,
-    Generation,
-    GenerationManager,
-    Started,
-    start_continue,
-    start_turn,
-    stored_log,
-)
+from generation import STOPPED, Generation, GenerationManager, stored_log
 from models import ChatRequest, ChatResponse, ContinueRequest, MessageOut
 from routers.deps import DbSession, Manager, Registry
 

@@ -1,0 +1,183 @@
+"""Starting a turn: store the user's message(s), create the assistant row, launch its generation.
+
+Everything a request must pass (provider known and configured, media it can take, session found)
+is checked before anything is stored, so a refused request leaves no trace.
+"""
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import database
+from generation import Generation, GenerationManager, ServiceDraining
+from media import check_media
+from models import MEDIA_FIELDS, ChatRequest
+from provider_registry import ProviderRegistry
+from providers.base import LLMProvider, ProviderRequest, Turn
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    generation: Generation
+    ignored: list[str]
+
+
+def split_options(
+    options: Mapping[str, Any], provider: LLMProvider
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Sort the sent options into vendor parameters, media settings, and those this vendor ignores."""
+    params = {k: v for k, v in options.items() if k not in MEDIA_FIELDS and provider.accepts(k)}
+    media = {k: v for k, v in options.items() if k in provider.media_params}
+    ignored = sorted(set(options) - set(params) - set(media))
+    return params, media, ignored
+
+
+def history_turn(row: database.ChatMessage) -> Turn:
+    return Turn(
+        role=row.role,
+        content=row.content,
+        images=tuple(row.images or ()),
+        videos=tuple(row.videos or ()),
+        audios=tuple(row.audios or ()),
+        thought_signatures=tuple(row.thought_signatures or ()),
+    )
+
+
+def _in_context(row: database.ChatMessage) -> bool:
+    # A reply still being written, or one that failed before any text, is not context.
+    return row.status != "streaming" and bool(row.content or row.images or row.videos or row.audios)
+
+
+def default_title(body: ChatRequest) -> str:
+    if body.title:
+        return body.title
+    first = next((m.content for m in body.messages if m.role == "user" and m.content), "")
+    text = " ".join(first.split())
+    return (text[:47] + "...") if len(text) > 50 else (text or "New Chat")
+
+
+async def start_turn(manager: GenerationManager, registry: ProviderRegistry, body: ChatRequest) -> Started:
+    """Store the new message(s), create the assistant row, and launch its generation."""
+    if manager.draining:
+        raise ServiceDraining()
+    provider = registry.get(body.message_provider or body.provider)
+    model = body.message_model or body.model
+    params, media, ignored = split_options(body.sent_options(), provider)
+    # Media the provider cannot take (or a path outside uploads/) is refused before anything is stored.
+    await check_media(provider, body.messages, manager.settings.upload_dir)
+    async with manager.sessionmaker() as db:
+        session = await _resolve_session(db, body)
+        history = [
+            history_turn(row) for row in await database.session_messages(db, session.id) if _in_context(row)
+        ]
+        for message in body.messages:
+            await database.add_message(
+                db,
+                session,
+                role=message.role,
+                content=message.content,
+                images=message.images,
+                videos=message.videos,
+                audios=message.audios,
+            )
+        reply = await database.add_message(
+            db,
+            session,
+            role="assistant",
+            content="",
+            provider=provider.id,
+            model=model,
+            status="streaming",
+        )
+        await db.commit()
+    turns = (
+        *history,
+        *(
+            Turn(
+                m.role,
+                m.content,
+                tuple(m.images or ()),
+                tuple(m.videos or ()),
+                tuple(m.audios or ()),
+            )
+            for m in body.messages
+        ),
+    )
+    request = ProviderRequest(
+        model=model,
+        messages=turns,
+        system_prompt=body.system_prompt or session.system_prompt,
+        params=params,
+        media_options=media,
+    )
+    generation = Generation(session_id=session.id, message_id=reply.id, provider=provider, request=request)
+    return Started(await manager.launch(generation), ignored)
+
+
+async def _resolve_session(db: AsyncSession, body: ChatRequest) -> database.ChatSession:
+    if body.session_id is None:
+        return await database.create_session(
+            db,
+            title=default_title(body),
+            provider=body.provider,
+            model=body.model,
+            system_prompt=body.system_prompt,
+        )
+    session = await database.get_session(db, body.session_id)
+    if session is None:
+        raise database.NotFoundError(f"Session {body.session_id} not found")
+    return session
+
+
+CONTINUABLE = frozenset({"stopped", "error", "interrupted"})
+CONTINUE_PROMPT = (
+    "Your previous reply was cut off. Continue it exactly where it stopped, without repeating "
+    "anything and without any preamble."
+)
+
+
+class NotContinuable(Exception):
+    status_code = 409
+
+
+async def start_continue(manager: GenerationManager, registry: ProviderRegistry, message_id: int) -> Started:
+    """Ask the model to go on with an incomplete reply, appending to the same message."""
+    if manager.draining:
+        raise ServiceDraining()
+    if message_id in manager.active:
+        raise NotContinuable(f"Message {message_id} is still generating")
+    async with manager.sessionmaker() as db:
+        row = await database.get_message(db, message_id)
+        if row is None or row.role != "assistant":
+            raise database.NotFoundError(f"Assistant message {message_id} not found")
+        if row.status not in CONTINUABLE and row.finish_reason != "length":
+            raise NotContinuable(
+                f"Message {message_id} is {row.status} (finish_reason {row.finish_reason}); "
+                "only stopped, error, interrupted or length-limited replies can be continued"
+            )
+        provider = registry.get(row.provider or "")
+        session = await database.get_session(db, row.session_id)
+        assert session is not None  # a message always belongs to a session (foreign key)
+        earlier = [m for m in await database.session_messages(db, row.session_id) if m.id < row.id]
+        await database.update_message(db, row.id, status="streaming", error=None, finish_reason=None)
+        await db.commit()
+    turns = (
+        *(history_turn(m) for m in earlier if _in_context(m)),
+        Turn("assistant", row.content),
+        Turn("user", CONTINUE_PROMPT),
+    )
+    request = ProviderRequest(model=row.model or "", messages=turns, system_prompt=session.system_prompt)
+    generation = Generation(
+        session_id=row.session_id,
+        message_id=row.id,
+        provider=provider,
+        request=request,
+        prefix=row.content,
+        reasoning_prefix=row.thought_process or "",
+    )
+    return Started(await manager.launch(generation), [])
