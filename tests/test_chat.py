@@ -6,8 +6,6 @@ from typing import Any
 import httpx
 import pytest
 
-from chat_turns import default_title
-from models import ChatRequest
 from tests.conftest import MODELS, ChatCall, ServeApp, SettingsFactory, chat_body
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream, usage_chunk
 
@@ -174,13 +172,15 @@ TITLES = [
 ]
 
 
-@pytest.mark.parametrize(("content", "title", "expected"), TITLES)
-def test_a_new_chats_title_is_the_given_one_or_the_first_message_shortened_to_50(
-    content: str, title: str | None, expected: str
+async def test_a_new_chats_title_is_the_given_one_or_the_first_message_shortened_to_50(
+    client: httpx.AsyncClient, chat: ChatCall
 ) -> None:
-    extra = {"title": title} if title else {}
-    request = ChatRequest.model_validate(chat_body("deepseek", content, **extra))
-    assert default_title(request) == expected
+    # One app for the whole table: each row is a new chat, so a new session.
+    for content, title, expected in TITLES:
+        extra = {"title": title} if title else {}
+        reply = await chat(client, chat_body("deepseek", content, stream=False, **extra))
+        assert reply.status == 200, (content, reply.json)
+        assert (await session_detail(client, reply.json["session_id"]))["title"] == expected, content
 
 
 @pytest.mark.parametrize("stream", STREAM)
