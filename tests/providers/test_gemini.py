@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from google import genai
+from google.genai import types
 from httpx_sse import aconnect_sse
 
 from app_factory import create_app
@@ -195,6 +197,30 @@ async def test_thinking_level_streams_thoughts_as_reasoning_and_stores_them(
     stored = await stored_reply(api, answer)
     assert stored["thought_process"] == reasoning
     assert stored["thought_signatures"] == [THINKING_SIGNATURE]
+
+
+async def test_thinking_budget_asks_for_thoughts_too(
+    api: httpx.AsyncClient, gemini: FakeGeminiVendor
+) -> None:
+    await ask(api, thinking_budget=1024)
+    assert gemini.last.body["generationConfig"]["thinkingConfig"] == {
+        "includeThoughts": True,
+        "thinkingBudget": 1024,
+    }
+
+
+async def test_fake_generate_content_answers_the_whole_scripted_reply(gemini: FakeGeminiVendor) -> None:
+    # The service always streams; this keeps the fake's non-streaming endpoint honest for other users.
+    gemini.queue(Reply(text_stream("Hel", "lo")))
+    options = types.HttpOptions(base_url=gemini.url, api_version="v1beta", timeout=5000)
+    client = genai.Client(vertexai=False, api_key="k", http_options=options)
+    try:
+        reply = await client.aio.models.generate_content(model="gemini-2.5-flash", contents="hi")
+    finally:
+        await client.aio.aclose()
+        client.close()
+    assert (reply.text, reply.candidates[0].finish_reason) == ("Hello", types.FinishReason.STOP)
+    assert gemini.last.path == "/v1beta/models/gemini-2.5-flash:generateContent"
 
 
 async def test_thought_signatures_are_sent_back_with_the_history(
