@@ -279,3 +279,16 @@ async def test_a_rejected_api_key_is_a_502_naming_the_vendor_and_the_key(
     assert status == 502
     assert body["provider"] == "doubao"
     assert body["detail"].startswith("doubao: the vendor rejected the API key (401): the API key or AK/SK")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_images", 16), ("duration", 1), ("sequential_image_generation", "sometimes"), ("seed", -2)],
+)
+async def test_out_of_range_generation_options_are_a_422_naming_the_field(
+    http: httpx.AsyncClient, ark: FakeArkVendor, field: str, value: Any
+) -> None:
+    response = await http.post("/api/v1/chat", json=turn(IMAGE_MODEL, **{field: value}))
+    assert response.status_code == 422
+    assert field in response.text
+    assert ark.requests == []
