@@ -31,7 +31,7 @@ def sse(payload: dict[str, Any] | str) -> bytes:
 
 
 def chunk(
-    content: str | None = None,
+    content: str | list[dict[str, Any]] | None = None,
     *,
     reasoning_content: str | None = None,
     reasoning: str | None = None,
