@@ -70,11 +70,15 @@ async def _answer(started: Started, stream: bool, manager: GenerationManager, db
     headers = {"X-Ignored-Parameters": ", ".join(started.ignored)} if started.ignored else {}
     if stream:
         await generation.started.wait()
-        if generation.error is not None and not generation.has_output:
-            raise generation.error
+        error = generation.error
+        if (
+            error is not None
+            and not generation.has_output
+            and not getattr(error, "answered_in_stream", False)
+        ):
+            raise error
         batches = generation.log.follow(0, manager.settings.keepalive_seconds)
-        stream = _sse(manager, batches, with_ids=False, generation=generation)
-        return EventSourceResponse(stream, headers=headers)
+        return EventSourceResponse(_sse(manager, batches, False, generation), headers=headers)
     await generation.done.wait()
     if generation.error is not None:
         raise generation.error

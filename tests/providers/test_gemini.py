@@ -291,10 +291,23 @@ async def test_unknown_media_resolution_is_refused_naming_the_values(
     assert gemini.requests == []
 
 
-async def test_blocked_prompt_is_refused_saying_so(api: httpx.AsyncClient, gemini: FakeGeminiVendor) -> None:
+async def test_blocked_prompt_ends_the_stream_with_an_error_event_saying_so(
+    api: httpx.AsyncClient, gemini: FakeGeminiVendor
+) -> None:
     gemini.queue(Reply(blocked_prompt("PROHIBITED_CONTENT")))
     answer = await ask(api)
-    # Nothing was streamed yet, so the refusal is the HTTP answer itself (STYLE R7).
+    # A refusal is the model's answer: it arrives in the stream even though nothing came before it.
+    assert answer.status == 200
+    assert answer.events[-2:] == [{"error": "gemini: prompt blocked (PROHIBITED_CONTENT)"}, {"done": True}]
+    stored = await stored_reply(api, answer)
+    assert (stored["status"], stored["error"]) == ("error", "gemini: prompt blocked (PROHIBITED_CONTENT)")
+
+
+async def test_blocked_prompt_without_streaming_is_a_400_saying_so(
+    api: httpx.AsyncClient, gemini: FakeGeminiVendor
+) -> None:
+    gemini.queue(Reply(blocked_prompt("PROHIBITED_CONTENT")))
+    answer = await ask(api, stream=False)
     assert answer.status == 400
     assert answer.json == {"detail": "gemini: prompt blocked (PROHIBITED_CONTENT)", "provider": "gemini"}
 
@@ -413,8 +426,11 @@ async def test_imagen_with_every_image_filtered_says_why(
         Reply(body={"predictions": [{"raiFilteredReason": "The prompt violates the usage guidelines."}]})
     )
     answer = await ask(api, model="imagen-4.0-generate-001")
-    assert answer.status == 400
-    assert answer.json["detail"] == "gemini: image blocked (The prompt violates the usage guidelines.)"
+    assert answer.status == 200
+    assert answer.events[-2:] == [
+        {"error": "gemini: image blocked (The prompt violates the usage guidelines.)"},
+        {"done": True},
+    ]
 
 
 async def test_media_are_sent_as_inline_data_or_file_data(
