@@ -15,6 +15,9 @@ class DeepSeekProvider(OpenAICompatProvider):
 
     def wire_params(self, params: dict[str, Any]) -> dict[str, Any]:
         # https://api-docs.deepseek.com/guides/thinking_mode: the switch is an object, not a bool.
-        if "thinking" in params:
+        # It knows only enabled/disabled; "auto" leaves DeepSeek's own default (thinking on).
+        if params.get("thinking") == "auto":
+            del params["thinking"]
+        elif "thinking" in params:
             params["thinking"] = {"type": "enabled" if params["thinking"] else "disabled"}
         return super().wire_params(params)
