@@ -14,6 +14,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
 
 import redis.asyncio as redis
 
@@ -122,7 +123,7 @@ class RedisBus:
         key = stream_key(message_id)
         last = f"0-{after}"
         while True:
-            answer = await self.redis.xread({key: last}, block=max(1, int(idle * 1000)))
+            answer: Any = await self.redis.xread({key: last}, block=max(1, int(idle * 1000)))
             if not answer:
                 if not await self.redis.exists(lease_key(message_id), key):
                     return
@@ -141,8 +142,8 @@ class RedisBus:
                 return
 
     async def _ended(self, key: str) -> bool:
-        last = await self.redis.xrevrange(key, count=1)
-        return bool(last) and json.loads(last[0][1][b"e"]).get("done", False)
+        last: Any = await self.redis.xrevrange(key, count=1)
+        return bool(last) and bool(json.loads(last[0][1][b"e"]).get("done", False))
 
     # --- stopping ---------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ text lives) and overrides one of the small hooks below only where its wire reall
 """
 
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import httpx2
 import openai
@@ -164,7 +164,7 @@ class OpenAICompatProvider(LLMProvider):
         with map_openai_errors(self.id):
             response = await self.client.chat.completions.create(
                 model=request.model,
-                messages=await self.build_messages(request),  # type: ignore[arg-type]
+                messages=cast(Any, await self.build_messages(request)),
                 stream=True,
                 extra_body=body,
             )
