@@ -15,6 +15,7 @@ Configuration problems found before any vendor is called live beside them:
     └── ProviderNotConfiguredError 400  names the variable to set
 """
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -132,6 +133,9 @@ def map_openai_errors(provider: str) -> Iterator[None]:
     except openai.APIError as exc:
         # An error object inside a 200 stream (OpenRouter's mid-stream form).
         raise ProviderUnavailable(provider, vendor_message(exc.body, exc.message)) from exc
+    except json.JSONDecodeError as exc:
+        # A `data:` line or a body that is not JSON: the SDK lets the decoder's error through.
+        raise ProviderUnavailable(provider, f"unreadable reply from the vendor: {exc}") from exc
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from providers.base import (
     Turn,
     Usage,
 )
-from providers.errors import map_openai_errors
+from providers.errors import ProviderUnavailable, map_openai_errors
 from providers.think_tags import ThinkTagSplitter
 
 if TYPE_CHECKING:
@@ -220,8 +220,13 @@ class OpenAICompatProvider(LLMProvider):
 
     async def list_models(self) -> list[ModelInfo]:
         with map_openai_errors(self.id):
-            page = await self.client.models.list()
-        return [self.model_info(item) for item in page.data]
+            try:
+                page = await self.client.models.list()
+                items = list(page.data)
+            except (AttributeError, TypeError) as exc:
+                # A 200 that is no model list (an HTML page, `"data": null`): the SDK does not check.
+                raise ProviderUnavailable(self.id, f"unreadable model list from the vendor: {exc}") from exc
+        return [self.model_info(item) for item in items if isinstance(getattr(item, "id", None), str)]
 
     def model_info(self, item: Any) -> ModelInfo:
         extra = item.model_extra or {}

@@ -248,6 +248,30 @@ async def test_a_connection_dropped_mid_stream_becomes_an_error_event_and_keeps_
     assert stored["error"] == error["error"]
 
 
+async def test_a_data_line_that_is_not_json_becomes_an_error_event_naming_the_provider(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, chat: ChatCall
+) -> None:
+    vendor.queue(Reply([sse(chunk("Before")), b"data: {not json\n\n", sse("[DONE]")]))
+    reply = await chat(client, chat_body("cerebras"))
+    assert reply.status == 200
+    assert reply.text == "Before"
+    error, done = reply.events[-2:]
+    assert error["error"].startswith("cerebras: unreadable reply from the vendor")
+    assert done == {"done": True}
+    stored = await stored_reply(client, reply.events[0]["session_id"])
+    assert (stored["content"], stored["status"]) == ("Before", "error")
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_a_stream_that_is_not_json_from_the_start_is_a_502(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, stream: bool
+) -> None:
+    vendor.queue(Reply([b"data: <html>proxy error</html>\n\n"]))
+    response = await client.post("/api/v1/chat", json=chat_body("cerebras", stream=stream))
+    assert response.status_code == 502
+    assert response.json()["detail"].startswith("cerebras: unreadable reply from the vendor")
+
+
 async def test_a_stream_that_ends_without_done_marker_is_still_complete(
     client: httpx.AsyncClient, vendor: FakeOpenAIVendor, chat: ChatCall
 ) -> None:

@@ -145,6 +145,34 @@ async def test_a_failing_vendor_gives_its_fallback_list_marked_fallback(
     assert all(m["fallback"] is True and m["provider"] == provider for m in models)
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [{"object": "list", "data": None}, {"object": "list"}, [1, 2], b"<html><body>Bad gateway</body></html>"],
+    ids=["null-data", "no-data", "not-an-object", "html-page"],
+)
+async def test_a_model_list_in_an_unexpected_shape_gives_the_fallback_list_not_a_500(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, answer: object
+) -> None:
+    vendor.models = answer
+    response = await client.get("/api/v1/models", params={"provider": "groq"})
+    assert response.status_code == 200
+    models = response.json()
+    assert [m["id"] for m in models] == list(PROVIDERS["groq"].fallback_models)
+    assert all(m["fallback"] is True for m in models)
+
+
+async def test_model_entries_without_an_id_are_skipped(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.models = {
+        "object": "list",
+        "data": [{"object": "model"}, "junk", {"id": "good-model", "object": "model"}],
+    }
+    response = await client.get("/api/v1/models", params={"provider": "groq"})
+    assert response.status_code == 200
+    assert [(m["id"], m["fallback"]) for m in response.json()] == [("good-model", False)]
+
+
 async def test_a_fallback_list_is_not_cached_so_the_vendor_is_asked_again(
     client: httpx.AsyncClient, vendor: FakeOpenAIVendor
 ) -> None:

@@ -116,7 +116,7 @@ class FakeOpenAIVendor:
         self.requests: list[Received] = []
         self.disconnects = 0
         self.completed = 0
-        self.models: dict[str, Any] = json.loads(wire("openai-models.json"))
+        self.models: Any = json.loads(wire("openai-models.json"))
         self.models_status = 200
         self.model_requests = 0
         self.app = Starlette(
@@ -133,6 +133,8 @@ class FakeOpenAIVendor:
         self.model_requests += 1
         if self.models_status != 200:
             return JSONResponse({"error": {"message": "models unavailable"}}, status_code=self.models_status)
+        if isinstance(self.models, bytes):  # a body that is no JSON (an HTML error page, say)
+            return Response(self.models, media_type="text/html")
         return JSONResponse(self.models)
 
     async def _chat(self, request: Request) -> Response:
