@@ -110,11 +110,23 @@ def vendor_message(body: Any, fallback: str) -> str:
         inner = body.get("error", body)
         if isinstance(inner, dict):
             message = inner.get("message", inner.get("detail"))
+            if isinstance(message, dict) and isinstance(message.get("detail"), list):
+                message = message["detail"]  # Mistral's 422: {"message": {"detail": [...]}}
+            if isinstance(message, list):
+                message = "; ".join(_validation_detail(item) for item in message)
             if message:
                 return message if isinstance(message, str) else str(message)
         elif isinstance(inner, str):
             return inner
     return fallback
+
+
+def _validation_detail(item: Any) -> str:
+    """One pydantic-style validation detail as `body.field: what is wrong`."""
+    if isinstance(item, dict) and "msg" in item:
+        where = ".".join(str(part) for part in item.get("loc") or ())
+        return f"{where}: {item['msg']}" if where else str(item["msg"])
+    return str(item)
 
 
 @contextmanager
