@@ -33,7 +33,7 @@ from providers.base import (
     ThoughtSignature,
     Usage,
 )
-from providers.errors import ProviderError, ProviderTimeout
+from providers.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 from redis_bus import LEASE_TTL_SECONDS, RedisBus
 
 logger = logging.getLogger(__name__)
@@ -129,9 +129,12 @@ class Generation:
         except ProviderError as exc:
             self.error = exc
             self._end("error", "error", str(exc))
-        except Exception as exc:  # a bug must still end the reply and tell the client
+        except Exception as exc:  # a reply we could not handle must still end, stored and explained
             logger.exception("Generation %s failed", self.message_id)
-            self._end("error", "error", f"{self.provider.id}: internal error ({exc})")
+            self.error = ProviderUnavailable(
+                self.provider.id, f"could not process the vendor's reply ({exc})"
+            )
+            self._end("error", "error", str(self.error))
         else:
             self._end("complete", self.finish_reason or "stop", None)
 

@@ -35,7 +35,10 @@ def _block_events(block: Any) -> Iterable[StreamEvent]:
     if not isinstance(block, dict):
         return ()
     if block.get("type") == "thinking":
-        return [ReasoningDelta(part["text"]) for part in block.get("thinking") or () if part.get("text")]
+        thinking = block.get("thinking")
+        # Documented as a list of text chunks; a bare string is taken as the text itself.
+        parts = [{"text": thinking}] if isinstance(thinking, str) else thinking or ()
+        return [ReasoningDelta(p["text"]) for p in parts if isinstance(p, dict) and p.get("text")]
     if block.get("type") == "text" and block.get("text"):
         return (TextDelta(block["text"]),)
     return ()

@@ -96,17 +96,29 @@ async def test_a_mistral_422_names_the_rejected_field(
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="generation.py Generation.run: an exception that is not a ProviderError leaves `error` unset, "
-    "so routers/chat.py answers stream=false with 200 and a reply whose status is 'error'",
-)
-async def test_a_reply_that_breaks_inside_the_service_is_not_answered_as_a_success(
+async def test_a_thinking_block_given_as_a_string_is_read_as_reasoning(
     client: httpx.AsyncClient, vendor: FakeOpenAIVendor
 ) -> None:
-    # A thinking block whose `thinking` is a string, not the documented list, trips the block parser.
-    odd = {"type": "thinking", "thinking": "not a list"}
-    vendor.queue(Reply([sse(chunk("x")), sse(chunk([odd])), sse("[DONE]")]))
+    odd = {"type": "thinking", "thinking": "a bare string"}
+    vendor.queue(Reply([sse(chunk([odd])), sse(chunk("x")), sse("[DONE]")]))
+    response = await client.post("/api/v1/chat", json=chat_body("mistral", stream=False))
+    assert response.status_code == 200
+    assert response.json()["message"]["thought_process"] == "a bare string"
+
+
+async def test_a_reply_that_breaks_inside_the_service_is_a_502_naming_the_vendor(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    # `choices` of the wrong type cannot be mapped: the reply ends as an error, never as a success.
+    vendor.queue(
+        Reply(
+            [
+                sse(chunk("x")),
+                sse({"id": "x", "object": "chat.completion.chunk", "choices": 7}),
+                sse("[DONE]"),
+            ]
+        )
+    )
     response = await client.post("/api/v1/chat", json=chat_body("mistral", stream=False))
     assert response.status_code == 502
-    assert response.json()["detail"].startswith("mistral: ")
+    assert response.json()["detail"].startswith("mistral: could not process the vendor's reply")
