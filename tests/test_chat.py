@@ -388,43 +388,50 @@ async def test_settings_sent_as_null_are_not_forwarded(
     assert set(vendor.requests[-1].body) == BARE_BODY_KEYS["openai"]
 
 
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("temperature", 3),
-        ("max_tokens", 0),
-        ("thinking_budget", 50),
-        ("top_logprobs", 21),
-        ("repetition_penalty", 3),
-    ],
-)
+# Out-of-range settings, each as (field, value); one app answers the whole table.
+OUT_OF_RANGE = [
+    ("temperature", 3),
+    ("max_tokens", 0),
+    ("thinking_budget", 50),
+    ("top_logprobs", 21),
+    ("repetition_penalty", 3),
+    ("fps", 0),
+]
+
+
 async def test_an_out_of_range_setting_is_a_422_naming_the_field(
-    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, field: str, value: object
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor
 ) -> None:
-    response = await client.post("/api/v1/chat", json=chat_body("openrouter", **{field: value}))
-    assert response.status_code == 422
-    assert [e["loc"] for e in response.json()["detail"]] == [["body", field]]
+    for field, value in OUT_OF_RANGE:
+        response = await client.post("/api/v1/chat", json=chat_body("openrouter", **{field: value}))
+        assert response.status_code == 422, field
+        assert [e["loc"] for e in response.json()["detail"]] == [["body", field]]
     assert vendor.requests == []
     assert (await client.get("/api/v1/sessions")).json() == []
 
 
-@pytest.mark.parametrize(
-    ("body", "loc"),
-    [
-        ({"provider": "deepseek", "model": "deepseek-chat", "messages": []}, ["body", "messages"]),
-        ({"model": "m", "messages": [{"content": "hi"}]}, ["body", "provider"]),
-        (
-            {"provider": "deepseek", "model": "m", "messages": [{"role": "robot", "content": "hi"}]},
-            ["body", "messages", 0, "role"],
-        ),
-    ],
-)
+INVALID_REQUESTS: list[tuple[dict[str, Any], list[object]]] = [
+    ({"provider": "deepseek", "model": "deepseek-chat", "messages": []}, ["body", "messages"]),
+    ({"model": "m", "messages": [{"content": "hi"}]}, ["body", "provider"]),
+    ({"provider": "deepseek", "messages": [{"content": "hi"}]}, ["body", "model"]),
+    (
+        {"provider": "deepseek", "model": "m", "messages": [{"role": "robot", "content": "hi"}]},
+        ["body", "messages", 0, "role"],
+    ),
+    (
+        {"provider": "deepseek", "model": "m", "messages": [{"content": "hi"}], "session_id": "abc"},
+        ["body", "session_id"],
+    ),
+]
+
+
 async def test_an_invalid_chat_request_is_a_422_naming_the_field(
-    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, body: dict[str, Any], loc: list[object]
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor
 ) -> None:
-    response = await client.post("/api/v1/chat", json=body)
-    assert response.status_code == 422
-    assert [e["loc"] for e in response.json()["detail"]] == [loc]
+    for body, loc in INVALID_REQUESTS:
+        response = await client.post("/api/v1/chat", json=body)
+        assert response.status_code == 422, body
+        assert [e["loc"] for e in response.json()["detail"]] == [loc]
     assert vendor.requests == []
 
 
