@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -282,14 +282,19 @@ class GenerationManager:
         return recent[1] if recent else None
 
     def stop_session(self, session_id: int, from_message: int = 0) -> None:
-        """Stop the session's running replies at or after `from_message` (before they are deleted)."""
-        for generation in list(self.active.values()):
-            if generation.session_id == session_id and generation.message_id >= from_message:
-                generation.abort(STOPPED)
+        """Stop and forget the session's replies at or after `from_message`, before they are deleted."""
+        self._discard(lambda g: g.session_id == session_id and g.message_id >= from_message)
 
     def stop_all(self) -> None:
+        self._discard(lambda g: True)
+
+    def _discard(self, chosen: Callable[[Generation], bool]) -> None:
         for generation in list(self.active.values()):
-            generation.abort(STOPPED)
+            if chosen(generation):
+                generation.abort(STOPPED)
+        for message_id, (_, generation) in list(self._recent.items()):
+            if chosen(generation):
+                del self._recent[message_id]
 
     async def launch(self, generation: Generation) -> Generation:
         if self.bus is not None:

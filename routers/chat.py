@@ -102,15 +102,16 @@ async def resume(
     """Replay the events after `Last-Event-ID` (or `?last_event_id=`), then follow live."""
     after = last_event_header if last_event_header is not None else last_event_id
     keepalive = manager.settings.keepalive_seconds
+    # The row decides whether the reply exists: a deleted one is not replayed from any log.
+    message = await database.get_message(db, message_id)
+    if message is None or message.role != "assistant":
+        raise database.NotFoundError(f"Assistant message {message_id} not found")
     generation = manager.get(message_id)
     if generation is not None:
         return EventSourceResponse(_sse(manager, generation.log.follow(after, keepalive), True, generation))
     elsewhere = await manager.follow_elsewhere(message_id, after)
     if elsewhere is not None:
         return EventSourceResponse(_sse(manager, elsewhere, True, None))
-    message = await database.get_message(db, message_id)
-    if message is None or message.role != "assistant":
-        raise database.NotFoundError(f"Assistant message {message_id} not found")
     return EventSourceResponse(_sse(manager, stored_log(message).follow(after, keepalive), True, None))
 
 
