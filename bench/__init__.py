@@ -1,0 +1,1 @@
+"""The light-relay benchmark: `make bench` runs `python -m bench.relay`."""

@@ -1,0 +1,153 @@
+"""The processes under test: started on free 127.0.0.1 ports, read through /proc, always stopped."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.client import Connection
+
+REPO = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def revision() -> str:
+    """The checkout's commit, marked when the working tree differs from it."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty=+uncommitted changes"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown revision"
+    return described.stdout.strip() or "unknown revision"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def cpu(self) -> float:
+        """User + system CPU seconds of the whole process (all its threads) so far."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def memory_kb(self, key: str = "VmRSS") -> int:
+        """A /proc/<pid>/status figure in KB: VmRSS now, or VmHWM (the peak so far)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+        raise KeyError(key)
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    async def wait_ready(self, path: str, within: float = 30) -> None:
+        """Poll `GET path` until it answers below 500, the process dies, or `within` s pass."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                break
+            conn = Connection("127.0.0.1", self.port)
+            try:
+                async with asyncio.timeout(2):
+                    result = await conn.request("GET", path)
+                if result.status < 500:
+                    return
+            except (OSError, TimeoutError, ValueError):
+                pass
+            finally:
+                await conn.close()
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not start (log {self.log}):\n{self.log_tail()}")
+
+    def stop(self, grace: float) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+
+
+def start(name: str, args: list[str], *, logs: Path, env: dict[str, str], cwd: Path, port: int) -> Proc:
+    log = logs / f"{name}.log"
+    with log.open("wb") as out:
+        popen = subprocess.Popen(
+            [sys.executable, *args], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    return Proc(name, popen, port, log)
+
+
+def start_fake(logs: Path) -> Proc:
+    port = free_port()
+    return start(
+        "fake_vendor",
+        ["-m", "bench.fake_vendor", "--port", str(port)],
+        logs=logs,
+        env=dict(os.environ),
+        cwd=REPO,
+        port=port,
+    )
+
+
+def start_bare(logs: Path, upstream: str) -> Proc:
+    port = free_port()
+    args = ["-m", "bench.bare_relay", "--port", str(port), "--upstream", upstream]
+    return start("bare_relay", args, logs=logs, env=dict(os.environ), cwd=REPO, port=port)
+
+
+def service_env(workdir: Path, port: int, upstream: str) -> dict[str, str]:
+    """The service's environment: a temp database, DeepSeek pointed at the fake, generous watchdogs.
+
+    Other vendor keys and REDIS_URL are dropped so the run measures one in-process service; the
+    working directory is a temp folder, so no `.env` of the checkout leaks in.
+    """
+    env = {
+        k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL")) and k != "REDIS_URL"
+    }
+    env.update(
+        DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}",
+        BACKEND_HOST="127.0.0.1",
+        BACKEND_PORT=str(port),
+        DEEPSEEK_API_KEY="x",
+        DEEPSEEK_BASE_URL=upstream,
+        PROVIDER_MAX_RETRIES="0",
+        PROVIDER_TIMEOUT="120",
+        FIRST_TOKEN_TIMEOUT="300",
+        STREAM_IDLE_TIMEOUT="300",
+        MAX_GENERATION_SECONDS="900",
+        SHUTDOWN_GRACE_SECONDS="2",
+        MODEL_CACHE_TTL="0",
+    )
+    return env
+
+
+def start_service(workdir: Path, upstream: str) -> Proc:
+    port = free_port()
+    env = service_env(workdir, port, upstream)
+    return start("service", [str(REPO / "main.py")], logs=workdir, env=env, cwd=workdir, port=port)

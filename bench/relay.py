@@ -1,0 +1,534 @@
+"""The light-relay benchmark (issue 4): the same load sent directly to a fast fake vendor, through a
+bare Starlette byte relay, and through the service (`python main.py`), in one run; prints a table.
+
+    make bench                      # or: .venv/bin/python -m bench.relay [--quick] [--phases ...]
+
+Every process runs on 127.0.0.1 and is stopped on the way out; every loop is bounded in count and
+time. CPU is read from /proc/<pid>/stat (all threads of the server process), memory from
+/proc/<pid>/status.
+"""
+
+import argparse
+import asyncio
+import math
+import os
+import platform
+import re
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import procs
+from bench.client import Connection, Result
+from bench.fake_vendor import expected_text, parse_plan
+
+PHASES = ("hold", "c1", "c50", "bulk", "paced")
+SESSION_ID = re.compile(rb'"session_id":(\d+)')
+SERVICE_CHAT = "/api/v1/chat"
+VENDOR_CHAT = "/v1/chat/completions"
+
+
+@dataclass
+class Target:
+    name: str
+    proc: procs.Proc
+    path: str
+
+    @property
+    def is_service(self) -> bool:
+        return self.path == SERVICE_CHAT
+
+    def payload(self, model: str) -> dict[str, object]:
+        messages = [{"role": "user", "content": "hi"}]
+        if self.is_service:
+            return {"provider": "deepseek", "model": model, "messages": messages, "stream": True}
+        return {
+            "model": model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+
+    def problem(self, result: Result, chunks: int) -> str | None:
+        """Why a streamed reply is wrong, or None when it is complete and exact."""
+        if result.status != 200:
+            return f"HTTP {result.status}: {result.body[:200]!r}"
+        end = b'{"done":true}' if self.is_service else b"data: [DONE]"
+        if end not in result.body or (self.is_service and b'{"error"' in result.body):
+            return f"stream did not end cleanly: {result.body[-200:]!r}"
+        if result.text() != expected_text(chunks):
+            return f"text differs ({len(result.text())} chars, expected {len(expected_text(chunks))})"
+        return None
+
+
+@dataclass
+class Load:
+    """The outcome of one batch of requests against one target."""
+
+    results: list[Result] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    cpu: float = 0.0
+    wall: float = 0.0
+
+    @property
+    def ok(self) -> int:
+        return len(self.results)
+
+    def ttft(self, q: float) -> float:
+        return percentile([r.ttft for r in self.results if r.ttft is not None], q)
+
+    def cpu_per_request(self) -> float:
+        return self.cpu / max(self.ok, 1)
+
+    def add(self, other: "Load") -> None:
+        self.results += other.results
+        self.errors += other.errors
+        self.cpu += other.cpu
+        self.wall += other.wall
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)  # nearest rank
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+async def settled_cpu(proc: procs.Proc, limit: float = 3.0) -> float:
+    """The process's CPU once it stops rising (final DB writes land after the client saw the end)."""
+    deadline = time.monotonic() + limit
+    last = proc.cpu()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        now = proc.cpu()
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+async def run_load(
+    target: Target, model: str, requests: int, concurrency: int, per_request: float = 120
+) -> Load:
+    """Send `requests` chats through `concurrency` keep-alive connections; check every reply."""
+    plan = parse_plan(model)
+    assert plan is not None
+    load = Load()
+    todo = iter(range(requests))
+
+    async def worker() -> None:
+        conn = Connection("127.0.0.1", target.proc.port)
+        try:
+            for _ in todo:
+                try:
+                    async with asyncio.timeout(per_request):
+                        result = await conn.request("POST", target.path, target.payload(model))
+                except (OSError, TimeoutError, ValueError) as exc:
+                    load.errors.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                problem = target.problem(result, plan.chunks)
+                if problem is None:
+                    load.results.append(result)
+                else:
+                    load.errors.append(problem)
+        finally:
+            await conn.close()
+
+    cpu_before = await settled_cpu(target.proc)
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    load.wall = time.perf_counter() - started
+    load.cpu = await settled_cpu(target.proc) - cpu_before
+    return load
+
+
+# --- holding many slow streams ------------------------------------------------------------------
+
+
+@dataclass
+class Hold:
+    streams: int
+    completed: int = 0
+    stored: int | None = None
+    max_overlap: int = 0
+    idle_kb: int = 0
+    peak_kb: int = 0
+    hwm_kb: int = 0
+    wall: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def added_kb_per_stream(self) -> float:
+        return (self.peak_kb - self.idle_kb) / max(self.streams, 1)
+
+
+def max_overlap(spans: list[tuple[float, float]]) -> int:
+    """How many [first content, end] intervals were open at the same moment, at most."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    open_now = best = 0
+    for _, step in edges:
+        open_now += step
+        best = max(best, open_now)
+    return best
+
+
+async def hold_streams(target: Target, model: str, streams: int, per_stream: float) -> Hold:
+    """Open `streams` slow streams at once; sample the server's RSS until every one has ended."""
+    plan = parse_plan(model)
+    assert plan is not None
+    hold = Hold(streams, idle_kb=target.proc.memory_kb())
+    done = asyncio.Event()
+    spans: list[tuple[float, float]] = []
+    bodies: list[bytes] = []
+
+    async def sample() -> None:
+        while not done.is_set():
+            hold.peak_kb = max(hold.peak_kb, target.proc.memory_kb())
+            await asyncio.sleep(0.05)
+
+    async def one() -> None:
+        conn = Connection("127.0.0.1", target.proc.port)
+        begun = time.perf_counter()
+        try:
+            async with asyncio.timeout(per_stream):
+                result = await conn.request("POST", target.path, target.payload(model))
+        except (OSError, TimeoutError, ValueError) as exc:
+            hold.errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        finally:
+            await conn.close()
+        problem = target.problem(result, plan.chunks)
+        if problem is not None:
+            hold.errors.append(problem)
+            return
+        hold.completed += 1
+        spans.append((begun + (result.ttft or 0), begun + result.total))
+        bodies.append(result.body)
+
+    sampler = asyncio.create_task(sample())
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(one() for _ in range(streams)))
+    finally:
+        done.set()
+        await sampler
+    hold.wall = time.perf_counter() - started
+    hold.peak_kb = max(hold.peak_kb, target.proc.memory_kb())
+    hold.hwm_kb = target.proc.memory_kb("VmHWM")
+    hold.max_overlap = max_overlap(spans)
+    if target.is_service:
+        hold.stored = await count_stored(target, bodies, expected_text(plan.chunks))
+    return hold
+
+
+async def count_stored(target: Target, bodies: list[bytes], text: str, concurrency: int = 20) -> int:
+    """How many of the streamed replies the service shows as `complete` with the exact text."""
+    ids = iter([int(m.group(1)) for body in bodies if (m := SESSION_ID.search(body))])
+    stored = 0
+
+    async def worker() -> None:
+        nonlocal stored
+        conn = Connection("127.0.0.1", target.proc.port)
+        try:
+            for session_id in ids:
+                async with asyncio.timeout(30):
+                    result = await conn.request("GET", f"/api/v1/sessions/{session_id}")
+                reply = result.json()["messages"][-1] if result.status == 200 else {}  # type: ignore[index]
+                if reply.get("status") == "complete" and reply.get("content") == text:
+                    stored += 1
+        finally:
+            await conn.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return stored
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    """Everything measured, keyed by phase then target name."""
+
+    loads: dict[str, dict[str, Load]] = field(default_factory=dict)
+    holds: dict[str, Hold] = field(default_factory=dict)
+
+
+def raise_fd_limit(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, hard), hard))
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        raise SystemExit(f"RLIMIT_NOFILE is {soft}, the hold phase needs {needed}: raise `ulimit -n`")
+
+
+async def measure(args: argparse.Namespace, targets: list[Target]) -> Figures:
+    figures = Figures()
+    by_name = {t.name: t for t in targets}
+    phases = set(args.phases)
+    step: Callable[[str, str], None] = lambda phase, what: print(f"  {phase:<6} {what}", flush=True)  # noqa: E731
+
+    for target in targets:  # warm-up: imports, pools, first session rows
+        await run_load(target, "bench-bulk-10", 20, 2)
+    if "hold" in phases:
+        for name in ("bare", "service"):
+            step("hold", name)
+            figures.holds[name] = await hold_streams(
+                by_name[name], args.hold_model, args.hold_streams, args.timeout
+            )
+    # (phase, model, requests per round, concurrency); the rounds alternate between the targets,
+    # so a burst of load from elsewhere on the machine falls on all three alike.
+    rounds = args.rounds
+    loads: list[tuple[str, str, int, int]] = [
+        ("c1", "bench-bulk-10", -(-args.c1_requests // rounds), 1),
+        ("c50", "bench-bulk-10", -(-args.c50_requests // rounds), 50),
+        ("bulk", f"bench-bulk-{args.bulk_chunks}", -(-args.bulk_requests // rounds), 1),
+        ("paced", args.paced_model, args.paced_streams, args.paced_streams),
+    ]
+    for phase, model, requests, concurrency in loads:
+        if phase not in phases:
+            continue
+        step(phase, f"{rounds} rounds x {requests} requests at c={concurrency} per target")
+        totals = figures.loads.setdefault(phase, {t.name: Load() for t in targets})
+        for _ in range(rounds):
+            for target in targets:
+                totals[target.name].add(await run_load(target, model, requests, concurrency, args.timeout))
+    return figures
+
+
+async def with_processes(args: argparse.Namespace, work: Callable[[list[Target]], Awaitable[None]]) -> None:
+    with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
+        workdir = Path(tmp)
+        started: list[procs.Proc] = []
+        try:
+            fake = procs.start_fake(workdir)
+            started.append(fake)
+            upstream = f"http://127.0.0.1:{fake.port}/v1"
+            bare = procs.start_bare(workdir, upstream)
+            started.append(bare)
+            service = procs.start_service(workdir, upstream)
+            started.append(service)
+            await fake.wait_ready("/v1/models")
+            await bare.wait_ready("/")
+            await service.wait_ready("/health")
+            print(
+                f"pids: fake {fake.pid}, bare relay {bare.pid}, service {service.pid}; logs in {workdir}",
+                flush=True,
+            )
+            await work(
+                [
+                    Target("direct", fake, VENDOR_CHAT),
+                    Target("bare", bare, VENDOR_CHAT),
+                    Target("service", service, SERVICE_CHAT),
+                ]
+            )
+        finally:
+            for proc in reversed(started):
+                proc.stop(grace=15 if proc.name == "service" else 5)
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def ttft_rows(figures: Figures) -> list[list[str]]:
+    rows = []
+    for phase, concurrency in (("c1", 1), ("c50", 50)):
+        loads = figures.loads.get(phase)
+        if not loads:
+            continue
+        for q, label in ((0.5, "p50"), (0.99, "p99")):
+            d, b, s = (loads[n].ttft(q) for n in ("direct", "bare", "service"))
+            target = "< 5 ms added" if (phase, label) == ("c1", "p50") else ""
+            check = verdict(s - d < 0.005) if target else ""
+            rows.append(
+                [
+                    f"TTFT {label}, c={concurrency} (ms)",
+                    ms(d),
+                    f"{ms(b)} (+{ms(b - d)})",
+                    f"{ms(s)} (+{ms(s - d)})",
+                    f"+{ms(s - d)} ms",
+                    target,
+                    check,
+                ]
+            )
+    return rows
+
+
+def cpu_rows(figures: Figures, args: argparse.Namespace) -> list[list[str]]:
+    rows = []
+    c1 = figures.loads.get("c1")
+    if c1:
+        d, b, s = (c1[n].cpu_per_request() for n in ("direct", "bare", "service"))
+        rows.append(["CPU / request, 10 chunks (ms)", ms(d), ms(b), ms(s), f"{s / b:.2f}x bare", "< 8 ms"])
+        rows[-1].append(verdict(s < 0.008))
+    per_request = {n: c1[n].cpu_per_request() for n in c1} if c1 else {}
+    for phase, target_text in (("bulk", "< 60 ms"), ("paced", "<= 1.2x bare")):
+        loads = figures.loads.get(phase)
+        if not loads:
+            continue
+        chunks = parse_plan(args.paced_model if phase == "paced" else f"bench-bulk-{args.bulk_chunks}")
+        assert chunks is not None
+        per_k = {
+            n: (load.cpu - load.ok * per_request.get(n, 0.0)) / max(load.ok * chunks.chunks, 1) * 1000
+            for n, load in loads.items()
+        }
+        d, b, s = per_k["direct"], per_k["bare"], per_k["service"]
+        ok = s < 0.060 if phase == "bulk" else s <= 1.2 * b
+        rows.append(
+            [f"CPU / 1,000 {phase} chunks (ms)", ms(d), ms(b), ms(s), f"{s / b:.2f}x bare", target_text]
+        )
+        rows[-1].append(verdict(ok))
+    bulk = figures.loads.get("bulk")
+    if bulk:
+        rate = {n: args.bulk_chunks / statistics.median(r.total for r in bulk[n].results) for n in bulk}
+        d, b, s = rate["direct"], rate["bare"], rate["service"]
+        rows.append(
+            [
+                f"chunks/s, one {args.bulk_chunks}-chunk stream",
+                f"{d:,.0f}",
+                f"{b:,.0f}",
+                f"{s:,.0f}",
+                f"{s / b:.2f}x bare",
+                "",
+                "",
+            ]
+        )
+    return rows
+
+
+def hold_rows(figures: Figures) -> list[list[str]]:
+    if not figures.holds:
+        return []
+    b, s = figures.holds["bare"], figures.holds["service"]
+    stored_ok = s.stored == s.streams and s.completed == s.streams
+    return [
+        [
+            f"{s.streams} slow streams: completed",
+            "-",
+            f"{b.completed} (max {b.max_overlap} at once)",
+            f"{s.completed} (max {s.max_overlap} at once)",
+            f"{s.stored} stored complete",
+            "all stored",
+            verdict(stored_ok),
+        ],
+        [
+            "  RSS idle -> peak (MB)",
+            "-",
+            f"{b.idle_kb / 1024:.0f} -> {b.peak_kb / 1024:.0f}",
+            f"{s.idle_kb / 1024:.0f} -> {s.peak_kb / 1024:.0f}",
+            f"HWM {s.hwm_kb / 1024:.0f} MB",
+            "",
+            "",
+        ],
+        [
+            "  RSS added / stream (KB)",
+            "-",
+            f"{b.added_kb_per_stream:.1f}",
+            f"{s.added_kb_per_stream:.1f}",
+            f"{s.added_kb_per_stream / max(b.added_kb_per_stream, 0.1):.1f}x bare",
+            "< 100 KB",
+            verdict(s.added_kb_per_stream < 100),
+        ],
+    ]
+
+
+def sent(figures: Figures, phase: str) -> int:
+    loads = figures.loads.get(phase, {})
+    return max((load.ok + len(load.errors) for load in loads.values()), default=0)
+
+
+def print_table(figures: Figures, args: argparse.Namespace) -> None:
+    header = ["measure", "direct", "bare relay", "service", "added/ratio", "target", ""]
+    rows = [header, *ttft_rows(figures), *cpu_rows(figures, args), *hold_rows(figures)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    line = "-+-".join("-" * w for w in widths)
+    print()
+    for index, row in enumerate(rows):
+        print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if index == 0:
+            print(line)
+    print()
+    notes = [
+        "direct = the fake vendor itself; in CPU rows its own CPU, for scale.",
+        "CPU per 1,000 chunks is the marginal cost: CPU minus the 10-chunk request cost, per chunk.",
+        f"requests per target: c1 {sent(figures, 'c1')} and c50 {sent(figures, 'c50')} x bench-bulk-10; "
+        f"bulk {sent(figures, 'bulk')} x bench-bulk-{args.bulk_chunks} at c=1; paced "
+        f"{sent(figures, 'paced')} x {args.paced_model} at c={args.paced_streams}; "
+        f"hold {args.hold_streams} x {args.hold_model} at once.",
+        f"rounds alternate between the targets ({args.rounds} per phase); "
+        f"load average before/after: {args.load_before} / {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores).",
+    ]
+    for phase, loads in figures.loads.items():
+        for name, load in loads.items():
+            if load.errors:
+                notes.append(f"{phase}/{name}: {len(load.errors)} errors, first: {load.errors[0]}")
+    for name, hold in figures.holds.items():
+        if hold.errors:
+            notes.append(f"hold/{name}: {len(hold.errors)} errors, first: {hold.errors[0]}")
+    for note in notes:
+        print(note)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Relay benchmark: direct vs bare relay vs service.")
+    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))
+    parser.add_argument("--c1-requests", type=int, default=200)
+    parser.add_argument("--c50-requests", type=int, default=1000)
+    parser.add_argument("--bulk-chunks", type=int, default=2000)
+    parser.add_argument("--bulk-requests", type=int, default=10)
+    parser.add_argument("--paced-model", default="bench-paced-200-10ms")
+    parser.add_argument("--paced-streams", type=int, default=10)
+    parser.add_argument("--hold-streams", type=int, default=1000)
+    parser.add_argument("--hold-model", default="bench-paced-20-1000ms")
+    parser.add_argument("--rounds", type=int, default=4, help="alternations between the targets per phase")
+    parser.add_argument("--timeout", type=float, default=180, help="seconds allowed per request")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.c1_requests, args.c50_requests, args.bulk_requests, args.rounds = 50, 200, 4, 2
+        args.hold_streams, args.hold_model = 100, "bench-paced-10-200ms"
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    raise_fd_limit(args.hold_streams * 3 + 256)
+    args.load_before = f"{os.getloadavg()[0]:.2f}"
+    print(
+        f"relay bench: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"phases {' '.join(args.phases)}; service {procs.REPO} at {procs.revision()}",
+        flush=True,
+    )
+
+    async def run() -> None:
+        async def work(targets: list[Target]) -> None:
+            started = time.monotonic()
+            figures = await measure(args, targets)
+            print(f"measured in {time.monotonic() - started:.0f} s", flush=True)
+            print_table(figures, args)
+
+        await with_processes(args, work)
+
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(run())
+    else:
+        uvloop.run(run())
+
+
+if __name__ == "__main__":
+    main()
