@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessionmaker = database.create_sessionmaker(engine)
         await remove_partial_uploads(settings.upload_dir)
         registry = ProviderRegistry(settings)
+        await registry.prepare()
         bus = RedisBus(settings.redis_url) if settings.redis_url else None
         manager = GenerationManager(settings, sessionmaker, bus)
         await manager.start()

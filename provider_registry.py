@@ -82,6 +82,14 @@ class ProviderRegistry:
             self._providers.setdefault(provider_id, _build_extra(settings, provider_id, extra))
         self._cache: dict[str, tuple[float, list[ModelInfo]]] = {}
 
+    async def prepare(self) -> None:
+        """Build the configured vendors' pooled clients now, off the event loop, not on first use."""
+        await asyncio.to_thread(self._prepare_all)
+
+    def _prepare_all(self) -> None:
+        for provider in self._providers.values():
+            provider.prepare()
+
     def all(self) -> list[LLMProvider]:
         return list(self._providers.values())
 

@@ -4,10 +4,14 @@ Providers never format SSE, never touch the database and keep no per-request sta
 anything a request produces (reasoning, citations, thought signatures) travels as an event.
 """
 
+import functools
+import ssl
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx2
 
 if TYPE_CHECKING:
     from config import Settings
@@ -171,5 +175,26 @@ class LLMProvider(ABC):
     async def list_models(self) -> list[ModelInfo]:
         """Ask the vendor for its models; raise a ProviderError when it cannot answer."""
 
+    def prepare(self) -> None:  # noqa: B027 - providers without a client have nothing to build
+        """Build pooled clients ahead of the first request (called in a thread at start-up)."""
+
     async def aclose(self) -> None:  # noqa: B027 - most providers hold nothing to release
         """Release pooled connections at shutdown."""
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for every vendor client: building each loads the CA bundle (tens of ms)."""
+    return httpx2.create_ssl_context()
+
+
+def pool_options(settings: "Settings") -> dict[str, Any]:
+    """httpx2 client options shared by every vendor: proxy, TLS, and a pool sized for our streams."""
+    return {
+        "proxy": settings.http_proxy,
+        "verify": tls_context(),
+        "limits": httpx2.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=min(settings.max_connections, 200),
+        ),
+    }

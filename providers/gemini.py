@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 from urllib.parse import urlparse
 
-import httpx2
 from google import genai
 from google.genai import types
 
@@ -31,6 +30,8 @@ from providers.base import (
     ThoughtSignature,
     Turn,
     Usage,
+    pool_options,
+    tls_context,
 )
 from providers.errors import ProviderBadRequest, ProviderBlocked, map_genai_errors
 
@@ -106,17 +107,16 @@ class GeminiProvider(LLMProvider):
                 # Milliseconds; the SDK's default of None would override the HTTP client's timeout.
                 timeout=int(s.provider_timeout * 1000),
                 retry_options=types.HttpRetryOptions(attempts=retries + 1) if retries else None,
-                async_client_args={
-                    "proxy": s.http_proxy,
-                    "limits": httpx2.Limits(
-                        max_connections=s.max_connections,
-                        max_keepalive_connections=min(s.max_connections, 200),
-                    ),
-                },
+                async_client_args=pool_options(s),
+                client_args={"verify": tls_context()},
             )
             # vertexai=False: a GOOGLE_GENAI_USE_VERTEXAI in the environment must not re-route us.
             self._client = genai.Client(vertexai=False, api_key=self.api_key, http_options=options)
         return self._client
+
+    def prepare(self) -> None:
+        if self.configured:
+            self.client  # noqa: B018 - builds the pooled client
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -22,6 +22,7 @@ from providers.base import (
     TextDelta,
     Turn,
     Usage,
+    pool_options,
 )
 from providers.errors import ProviderUnavailable, map_openai_errors
 from providers.think_tags import ThinkTagSplitter
@@ -66,13 +67,7 @@ class OpenAICompatProvider(LLMProvider):
     def client(self) -> openai.AsyncOpenAI:
         """The pooled SDK client, built on first use so unconfigured vendors cost nothing."""
         if self._client is None:
-            self._http = openai.DefaultAsyncHttpx2Client(
-                proxy=self.settings.http_proxy,
-                limits=httpx2.Limits(
-                    max_connections=self.settings.max_connections,
-                    max_keepalive_connections=min(self.settings.max_connections, 200),
-                ),
-            )
+            self._http = openai.DefaultAsyncHttpx2Client(**pool_options(self.settings))
             self._client = openai.AsyncOpenAI(
                 api_key=self.api_key,
                 base_url=self.base_url,
@@ -82,6 +77,10 @@ class OpenAICompatProvider(LLMProvider):
                 http_client=self._http,
             )
         return self._client
+
+    def prepare(self) -> None:
+        if self.configured:
+            self.client  # noqa: B018 - builds the pooled client
 
     def extra_headers(self) -> dict[str, str]:
         """Headers sent with every request (attribution headers, for instance)."""
