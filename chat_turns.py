@@ -71,29 +71,13 @@ async def start_turn(manager: GenerationManager, registry: ProviderRegistry, bod
     # Media the provider cannot take (or a path outside uploads/) is refused before anything is stored.
     await check_media(provider, body.messages, manager.settings.upload_dir)
     async with manager.sessionmaker() as db:
+        new_session = body.session_id is None
         session = await _resolve_session(db, body)
-        history = [
-            history_turn(row) for row in await database.session_messages(db, session.id) if _in_context(row)
-        ]
-        for message in body.messages:
-            await database.add_message(
-                db,
-                session,
-                role=message.role,
-                content=message.content,
-                images=message.images,
-                videos=message.videos,
-                audios=message.audios,
-            )
-        reply = await database.add_message(
-            db,
-            session,
-            role="assistant",
-            content="",
-            provider=provider.id,
-            model=model,
-            status="streaming",
-        )
+        # A session made just now has no history to read back.
+        history = [] if new_session else await _history(db, session.id)
+        rows = [_row(m.role, m.content, m.images, m.videos, m.audios) for m in body.messages]
+        rows.append(_row("assistant", "", provider=provider.id, model=model, status="streaming"))
+        *_, reply = await database.add_messages(db, session, rows, touch=not new_session)
         await db.commit()
     turns = (
         *history,
@@ -117,6 +101,34 @@ async def start_turn(manager: GenerationManager, registry: ProviderRegistry, bod
     )
     generation = Generation(session_id=session.id, message_id=reply.id, provider=provider, request=request)
     return Started(await manager.launch(generation), ignored)
+
+
+async def _history(db: AsyncSession, session_id: int) -> list[Turn]:
+    return [history_turn(row) for row in await database.session_messages(db, session_id) if _in_context(row)]
+
+
+def _row(
+    role: str,
+    content: str,
+    images: list[str] | None = None,
+    videos: list[str] | None = None,
+    audios: list[str] | None = None,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    status: str = "complete",
+) -> dict[str, Any]:
+    # Every row carries the same columns, so one flush inserts them in one statement.
+    return {
+        "role": role,
+        "content": content,
+        "images": images,
+        "videos": videos,
+        "audios": audios,
+        "provider": provider,
+        "model": model,
+        "status": status,
+    }
 
 
 async def _resolve_session(db: AsyncSession, body: ChatRequest) -> database.ChatSession:

@@ -103,9 +103,14 @@ class ChatMessage(Base):
 def create_engine(database_url: str) -> AsyncEngine:
     """Create the engine; on SQLite turn on WAL, foreign keys and a busy timeout."""
     is_sqlite = database_url.startswith("sqlite")
+    # SQLite takes one writer at a time, and a writer that finds the lock taken sleeps in
+    # SQLite's busy handler (1, 2, 5, ... 100 ms steps): one pooled connection queues writers
+    # in the event loop instead, first come first served, without sleeping.
+    pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 120} if is_sqlite else {}
     engine = create_async_engine(
         database_url,
         connect_args={"timeout": 30} if is_sqlite else {},
+        **pool,
     )
     if is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -236,12 +241,41 @@ async def add_message(db: AsyncSession, session: ChatSession, **fields: Any) -> 
     return row
 
 
+async def add_messages(
+    db: AsyncSession, session: ChatSession, rows: list[dict[str, Any]], *, touch: bool = True
+) -> list[ChatMessage]:
+    """Append several messages with one flush; `touch` moves the session's `updated_at`."""
+    messages = [ChatMessage(session_id=session.id, **fields) for fields in rows]
+    db.add_all(messages)
+    if touch:
+        session.updated_at = utcnow()
+    await db.flush()
+    return messages
+
+
 async def get_message(db: AsyncSession, message_id: int) -> ChatMessage | None:
     return await db.get(ChatMessage, message_id)
 
 
 async def update_message(db: AsyncSession, message_id: int, **fields: Any) -> None:
     await db.execute(update(ChatMessage).where(ChatMessage.id == message_id).values(**fields))
+
+
+async def update_messages(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Flush replies still streaming: one executemany per set of columns.
+
+    Rows that already ended are left alone, so a flush that reaches the database after the
+    reply's final store cannot put back an older snapshot.
+    """
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(frozenset(row), []).append(row)
+    for group in groups.values():
+        await db.execute(
+            update(ChatMessage).where(ChatMessage.status == "streaming"),
+            group,
+            execution_options={"synchronize_session": None},
+        )
 
 
 async def streaming_message_ids(db: AsyncSession, *, created_before: datetime | None = None) -> list[int]:

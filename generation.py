@@ -119,7 +119,11 @@ class Generation:
     async def run(self) -> None:
         try:
             async for event in self.provider.stream(self.request):
+                first = not self.has_output
                 self._apply(event)
+                if first and self.has_output:
+                    # Let the HTTP response start now, before a burst of buffered chunks is parsed.
+                    await asyncio.sleep(0)
         except asyncio.CancelledError:
             reason = self.abort_reason or Abort("interrupted", "interrupted")
             self.error = reason.error
@@ -335,11 +339,15 @@ class GenerationManager:
         return max(0.02, min(s.stream_flush_interval, s.first_token_timeout / 4, 0.5))
 
     async def _supervise(self) -> None:
+        flushed = time.monotonic()
         while True:
             await asyncio.sleep(self._tick())
             try:
                 self._enforce_watchdogs()
-                await self._flush_dirty()
+                # The tick may be shorter than STREAM_FLUSH_INTERVAL (it also runs the watchdogs).
+                if time.monotonic() - flushed >= self.settings.stream_flush_interval:
+                    flushed = time.monotonic()
+                    await self._flush_dirty()
                 self._forget_old()
                 if self.bus is not None:
                     await self._keep_leases()
@@ -350,10 +358,12 @@ class GenerationManager:
         dirty = [g for g in self.active.values() if g.dirty and not g.finished]
         if not dirty:
             return
+        rows = []
+        for generation in dirty:
+            generation.dirty = False
+            rows.append({"id": generation.message_id, **generation.snapshot()})
         async with self.sessionmaker() as db:
-            for generation in dirty:
-                generation.dirty = False
-                await database.update_message(db, generation.message_id, **generation.snapshot())
+            await database.update_messages(db, rows)
             await db.commit()
 
     def _enforce_watchdogs(self) -> None:

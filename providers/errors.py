@@ -148,6 +148,12 @@ def map_openai_errors(provider: str) -> Iterator[None]:
     except json.JSONDecodeError as exc:
         # A `data:` line or a body that is not JSON: the SDK lets the decoder's error through.
         raise ProviderUnavailable(provider, f"unreadable reply from the vendor: {exc}") from exc
+    except httpx2.TimeoutException as exc:
+        # The stream's body is read by httpx2 directly, past the SDK's own wrapping.
+        raise ProviderTimeout(provider, "the vendor did not answer in time") from exc
+    except httpx2.TransportError as exc:
+        reason = str(exc) or type(exc).__name__
+        raise ProviderUnavailable(provider, f"the connection to the vendor failed: {reason}") from exc
 
 
 @contextmanager

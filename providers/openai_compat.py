@@ -4,11 +4,16 @@ A vendor module declares what differs (identity, settings, accepted parameters, 
 text lives) and overrides one of the small hooks below only where its wire really differs.
 """
 
+import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import httpx2
 import openai
+
+# The SDK's own byte-level SSE decoder (CR/LF/CRLF, UTF-8 split across reads, comments); the
+# chunks are read as plain JSON because building the SDK's chunk models costs most of a chunk's CPU.
+from openai._streaming import SSEDecoder
 
 import media
 from providers.base import (
@@ -161,38 +166,47 @@ class OpenAICompatProvider(LLMProvider):
             body["stream_options"] = {"include_usage": True}
         splitter = ThinkTagSplitter() if self.think_tags else None
         with map_openai_errors(self.id):
-            response = await self.client.chat.completions.create(
+            # The SDK builds the request and maps HTTP errors; the body is read here as plain JSON,
+            # because building the SDK's chunk models costs most of a relayed chunk's CPU.
+            call = self.client.chat.completions.with_streaming_response.create(
                 model=request.model,
                 messages=cast(Any, await self.build_messages(request)),
                 stream=True,
                 extra_body=body,
             )
             # Leaving this block (end, error, or a stop cancelling us) closes the upstream connection.
-            async with response as chunks:
-                async for chunk in chunks:
+            async with call as response:
+                http = response.http_response
+                async for sse in SSEDecoder().aiter_bytes(http.aiter_bytes()):
+                    if sse.data.startswith("[DONE]"):
+                        break
+                    chunk = json.loads(sse.data)
+                    if chunk.get("error"):
+                        raise stream_error(chunk["error"], http.request)
                     for event in self.events_from_chunk(chunk, splitter):
                         yield event
         if splitter is not None:
             for event in splitter.flush():
                 yield event
 
-    def events_from_chunk(self, chunk: Any, splitter: ThinkTagSplitter | None) -> list[StreamEvent]:
+    def events_from_chunk(
+        self, chunk: dict[str, Any], splitter: ThinkTagSplitter | None
+    ) -> list[StreamEvent]:
         events: list[StreamEvent] = []
-        for choice in chunk.choices or ():
-            delta = choice.delta
-            if delta is not None:
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta")
+            if delta:
                 events.extend(self.reasoning_events(delta))
-                events.extend(self.text_events(delta.content, splitter))
+                events.extend(self.text_events(delta.get("content"), splitter))
                 events.extend(self.citation_events(delta))
-            if choice.finish_reason:
-                events.append(Finish(choice.finish_reason))
+            if choice.get("finish_reason"):
+                events.append(Finish(choice["finish_reason"]))
         events.extend(self.usage_events(chunk))
         return events
 
-    def reasoning_events(self, delta: Any) -> Iterable[StreamEvent]:
-        extra = delta.model_extra or {}
+    def reasoning_events(self, delta: dict[str, Any]) -> Iterable[StreamEvent]:
         for name in self.reasoning_fields:
-            text = extra.get(name)
+            text = delta.get(name)
             if isinstance(text, str) and text:
                 return (ReasoningDelta(text),)
         return ()
@@ -204,16 +218,16 @@ class OpenAICompatProvider(LLMProvider):
             return (TextDelta(content),)
         return splitter.feed(content)
 
-    def citation_events(self, delta: Any) -> Iterable[StreamEvent]:
-        annotations = (delta.model_extra or {}).get("annotations")
+    def citation_events(self, delta: dict[str, Any]) -> Iterable[StreamEvent]:
+        annotations = delta.get("annotations")
         items = tuple(_citations(annotations))
         return (SearchResults(items),) if items else ()
 
-    def usage_events(self, chunk: Any) -> Iterable[StreamEvent]:
-        usage = chunk.usage
-        if usage is None:
+    def usage_events(self, chunk: dict[str, Any]) -> Iterable[StreamEvent]:
+        usage = chunk.get("usage")
+        if not usage:
             return ()
-        return (Usage(usage.model_dump(exclude_none=True)),)
+        return (Usage({k: v for k, v in usage.items() if v is not None}),)
 
     # --- models -----------------------------------------------------------------------------
 
@@ -248,3 +262,9 @@ def _citations(annotations: Any) -> Iterable[dict[str, Any]]:
                 "url": cite["url"],
                 "content": cite.get("content") or "",
             }
+
+
+def stream_error(error: Any, request: httpx2.Request) -> openai.APIError:
+    """An in-stream `{"error": ...}` payload, as the SDK itself would raise it."""
+    message = error.get("message") if isinstance(error, dict) else None
+    return openai.APIError(message or "An error occurred during streaming", request, body=error)

@@ -106,6 +106,8 @@ async def resume(
     message = await database.get_message(db, message_id)
     if message is None or message.role != "assistant":
         raise database.NotFoundError(f"Assistant message {message_id} not found")
+    # Hand the connection back before a stream that may last minutes (SQLite has a pool of one).
+    await db.commit()
     generation = manager.get(message_id)
     if generation is not None:
         return EventSourceResponse(_sse(manager, generation.log.follow(after, keepalive), True, generation))
