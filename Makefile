@@ -16,6 +16,7 @@ test: $(STAMP)
 	scripts/install-redis.sh
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy .
 	$(PY) -m pytest
 
 fmt: $(STAMP)
