@@ -1,4 +1,4 @@
-"""Run the service as a real `python main.py` process, for crash, signal and multi-worker tests."""
+"""Run the service as a real `python main.py` process, for end-to-end, crash, signal and worker tests."""
 
 import os
 import signal
@@ -11,7 +11,10 @@ from types import TracebackType
 
 import httpx
 
+from config import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
+PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 
 def free_port() -> int:
@@ -21,11 +24,14 @@ def free_port() -> int:
 
 
 def clean_env(**values: str) -> dict[str, str]:
-    """The parent environment without vendor keys or settings, plus `values`."""
+    """`values` over the parent environment stripped of what the service reads (keys, settings, proxies)."""
+    settings_names = {name.upper() for name in Settings.model_fields}
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.endswith(("_API_KEY", "_BASE_URL")) and k not in {"DATABASE_URL", "REDIS_URL"}
+        key: value
+        for key, value in os.environ.items()
+        if key.upper() not in settings_names
+        and not key.upper().endswith(("_API_KEY", "_BASE_URL"))
+        and key.lower() not in PROXY_VARIABLES
     }
     env.update(values)
     return env
@@ -50,13 +56,17 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"service exited early:\n{self.log_path.read_text()}")
+                raise RuntimeError(
+                    f"service exited with {self.process.returncode}:\n{self.log_path.read_text()}"
+                )
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health", timeout=1, trust_env=False).status_code == 200:
                     return self
             except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError(f"service did not become healthy:\n{self.log_path.read_text()}")
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"service not healthy within {timeout} s:\n{self.log_path.read_text()}")
 
     def signal(self, sig: signal.Signals) -> None:
         assert self.process is not None
@@ -66,15 +76,16 @@ class ServiceProcess:
         assert self.process is not None
         return self.process.wait(timeout=timeout)
 
-    def stop(self) -> None:
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL if the process has not exited within 15 s; its exit code."""
         if self.process is None or self.process.poll() is not None:
-            return
+            return None if self.process is None else self.process.returncode
         self.process.terminate()
         try:
-            self.process.wait(timeout=15)
+            return self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.wait(timeout=5)
+            return self.process.wait(timeout=5)
 
     def __enter__(self) -> "ServiceProcess":
         return self.start()

@@ -12,6 +12,7 @@ from httpx_sse import aconnect_sse
 
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, text_stream
 from tests.service_process import ServiceProcess
+from tests.sse import start_and_read
 
 BODY = {"provider": "deepseek", "model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -35,24 +36,13 @@ def stored(db: Path, message_id: int) -> dict[str, Any]:
     return dict(row)
 
 
-async def read_some(url: str, count: int) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client, asyncio.timeout(10):
-        async with aconnect_sse(client, "POST", "/api/v1/chat", json=BODY) as source:
-            async for event in source.aiter_sse():
-                events.append(json.loads(event.data))
-                if len(events) == count:
-                    break
-    return events
-
-
 async def test_a_killed_process_leaves_the_flushed_text_marked_interrupted(
     tmp_path: Path, vendor: FakeOpenAIVendor
 ) -> None:
     vendor.queue(Reply(text_stream(*(f"w{i} " for i in range(400))), delay=0.02))
     first = service(tmp_path, vendor, STREAM_FLUSH_INTERVAL="0.2").start()
     try:
-        events = await read_some(first.url, 8)
+        events = await start_and_read(first.url, BODY, 8)
         await asyncio.sleep(0.6)  # past a few flush intervals
         first.signal(signal.SIGKILL)
         first.wait(timeout=10)

@@ -4,11 +4,7 @@ Both replies must end up complete in the session: the generation does not depend
 """
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,48 +14,12 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from config import Settings
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, text_stream
 from tests.fakes.server import ServerThread
+from tests.service_process import ServiceProcess
 
-REPO = Path(__file__).resolve().parent.parent
 FIRST = ("The ", "quick ", "brown ", "fox ", "jumps ", "over ", "the ", "lazy ", "dog", ".")
 SECOND = ("Pack ", "my ", "box ", "with ", "five ", "dozen ", "liquor ", "jugs", "!", " Done.")
-PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def service_env(tmp_path: Path, vendor_url: str, port: int) -> dict[str, str]:
-    """The parent's environment without anything the service reads (keys, URLs, settings, proxies)."""
-    settings_names = {name.upper() for name in Settings.model_fields}
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key.upper() not in settings_names
-        and not key.upper().endswith(("_API_KEY", "_BASE_URL"))
-        and key.lower() not in PROXY_VARIABLES
-    }
-    env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'e2e.db'}",
-        BACKEND_HOST="127.0.0.1",
-        BACKEND_PORT=str(port),
-        DEEPSEEK_API_KEY="e2e-key",
-        DEEPSEEK_BASE_URL=vendor_url,
-        UPLOAD_DIR=str(tmp_path / "uploads"),
-        PROVIDER_MAX_RETRIES="0",
-        SHUTDOWN_GRACE_SECONDS="2",
-        NO_PROXY="127.0.0.1,localhost",
-        # Pinned because a developer's .env in the repo root is still read for unset variables.
-        API_PREFIX="/api/v1",
-        DISCONNECT_POLICY="continue",
-    )
-    return env
 
 
 @pytest.fixture
@@ -74,45 +34,29 @@ def vendor_url() -> Iterator[tuple[FakeOpenAIVendor, str]]:
 @pytest.fixture
 def service(tmp_path: Path, vendor_url: tuple[FakeOpenAIVendor, str]) -> Iterator[str]:
     """`python main.py` running on a free port; terminated with SIGTERM (killed if it hangs)."""
-    port = free_port()
-    log_path = tmp_path / "service.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "main.py"],
-            cwd=REPO,
-            env=service_env(tmp_path, vendor_url[1], port),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            wait_healthy(base_url, process, log_path)
-            yield base_url
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-                pytest.fail(f"service ignored SIGTERM:\n{log_path.read_text()}")
-    # uvicorn re-raises the captured SIGTERM once its shutdown is done, hence -SIGTERM.
-    assert process.returncode in (0, -signal.SIGTERM), log_path.read_text()
-    assert "Application shutdown complete" in log_path.read_text()
-
-
-def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"service exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1, trust_env=False).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"service not healthy within 30 s:\n{log_path.read_text()}")
+    process = ServiceProcess(
+        tmp_path / "service.log",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'e2e.db'}",
+        DEEPSEEK_API_KEY="e2e-key",
+        DEEPSEEK_BASE_URL=vendor_url[1],
+        UPLOAD_DIR=str(tmp_path / "uploads"),
+        PROVIDER_MAX_RETRIES="0",
+        SHUTDOWN_GRACE_SECONDS="2",
+        NO_PROXY="127.0.0.1,localhost",
+        # Pinned because a developer's .env in the repo root is still read for unset variables.
+        API_PREFIX="/api/v1",
+        DISCONNECT_POLICY="continue",
+    )
+    process.start(timeout=30)
+    try:
+        yield process.url
+    finally:
+        exit_code = process.stop()
+    log = process.log_path.read_text()
+    # uvicorn re-raises the captured SIGTERM once its shutdown is done, hence -SIGTERM;
+    # -SIGKILL means it ignored SIGTERM and had to be killed.
+    assert exit_code in (0, -signal.SIGTERM), f"exit code {exit_code}:\n{log}"
+    assert "Application shutdown complete" in log
 
 
 def chat_body(content: str, session_id: int | None = None) -> dict[str, Any]:

@@ -13,8 +13,7 @@ from app_factory import create_app
 from tests.conftest import SettingsFactory
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream
 from tests.fakes.server import ServerThread
-
-CHAT = "/api/v1/chat"
+from tests.sse import CHAT, start_and_read
 
 
 def ask(text: str = "hi", **extra: Any) -> dict[str, Any]:
@@ -59,17 +58,6 @@ async def service(
 
 def paced(count: int, delay: float = 0.05, *, finish: str = "stop") -> Reply:
     return Reply(text_stream(*(f"w{i} " for i in range(count)), finish=finish), delay=delay)
-
-
-async def start_and_read(client: httpx.AsyncClient, body: dict[str, Any], count: int) -> list[dict[str, Any]]:
-    """Read the first `count` events of a chat stream, then disconnect."""
-    events: list[dict[str, Any]] = []
-    async with asyncio.timeout(10), aconnect_sse(client, "POST", CHAT, json=body) as source:
-        async for event in source.aiter_sse():
-            events.append(json.loads(event.data))
-            if len(events) == count:
-                break
-    return events
 
 
 async def test_resume_replays_after_the_last_event_id_then_follows_live(

@@ -8,7 +8,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +16,7 @@ from httpx_sse import aconnect_sse
 
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, text_stream
 from tests.service_process import ServiceProcess, free_port
+from tests.sse import start_and_read
 
 BODY = {"provider": "deepseek", "model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -71,23 +71,12 @@ def workers(tmp_path: Path, vendor: FakeOpenAIVendor, redis_url: str) -> Iterato
         second.stop()
 
 
-async def read_some(url: str, count: int) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client, asyncio.timeout(10):
-        async with aconnect_sse(client, "POST", "/api/v1/chat", json=BODY) as source:
-            async for event in source.aiter_sse():
-                events.append(json.loads(event.data))
-                if len(events) == count:
-                    break
-    return events
-
-
 async def test_a_reply_resumes_on_another_worker_and_starting_it_does_not_interrupt_the_first(
     workers: tuple[ServiceProcess, ServiceProcess], vendor: FakeOpenAIVendor
 ) -> None:
     first, second = workers
     vendor.queue(Reply(text_stream(*(f"w{i} " for i in range(60))), delay=0.03))
-    head = await read_some(first.url, 6)
+    head = await start_and_read(first.url, BODY, 6)
     second.start()  # its start-up recovery must leave the running reply alone
     message_id = head[1]["message_id"]
     async with httpx.AsyncClient(base_url=second.url, timeout=10) as client, asyncio.timeout(15):
@@ -109,7 +98,7 @@ async def test_a_stop_sent_to_another_worker_stops_the_generation(
     first, second = workers
     second.start()
     vendor.queue(Reply(text_stream(*(f"w{i} " for i in range(1000))), delay=0.02))
-    head = await read_some(first.url, 5)
+    head = await start_and_read(first.url, BODY, 5)
     async with httpx.AsyncClient(base_url=second.url, timeout=15) as client:
         response = await client.post(f"/api/v1/chat/{head[1]['message_id']}/stop")
     assert response.status_code == 200

@@ -6,10 +6,8 @@ streams the client abandoned (`vendor.disconnects`). Streams are CRLF-framed SSE
 written in small byte pieces so frames split at awkward boundaries.
 """
 
-import asyncio
 import json
 from collections import deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.fakes.openai_vendor import wire
+from tests.fakes.streaming import StreamingVendor
 
 MODEL_VERSION = "gemini-2.5-flash"
 
@@ -135,12 +134,11 @@ def _camel_key(key: str) -> str:
     return head + "".join(word.title() for word in rest)
 
 
-class FakeGeminiVendor:
+class FakeGeminiVendor(StreamingVendor):
     def __init__(self) -> None:
+        super().__init__()
         self.replies: deque[Reply] = deque()
         self.requests: list[Received] = []
-        self.disconnects = 0
-        self.completed = 0
         self.models: dict[str, Any] = json.loads(wire("gemini-models.json"))
         self.model_requests = 0
         self.models_status = 200
@@ -176,29 +174,12 @@ class FakeGeminiVendor:
             error = reply.error or default or {"error": {"code": reply.status, "message": "fake failure"}}
             return JSONResponse(error, status_code=reply.status)
         if action == "streamGenerateContent":
-            return StreamingResponse(self._write(reply), media_type="text/event-stream")
+            return StreamingResponse(self._write(reply, abort=reply.drop), media_type="text/event-stream")
         if action == "predict":
             return JSONResponse(reply.body or json.loads(wire("imagen-predict-response.json")))
         if action == "generateContent":
             return JSONResponse(reply.body or merge(reply.events))
         return JSONResponse({"error": {"code": 404, "message": f"unknown action {action}"}}, 404)
-
-    async def _write(self, reply: Reply) -> AsyncIterator[bytes]:
-        try:
-            for index, event in enumerate(reply.events):
-                if index and reply.delay:
-                    await asyncio.sleep(reply.delay)
-                for start in range(0, len(event), reply.split):
-                    yield event[start : start + reply.split]
-            if reply.stall:
-                await asyncio.sleep(reply.stall)
-        except BaseException:
-            self.disconnects += 1
-            raise
-        if reply.drop:
-            # The server aborts the response: the client sees an incomplete chunked body.
-            raise ConnectionAbortedError("fake Gemini dropped the connection")
-        self.completed += 1
 
 
 def merge(events: list[bytes]) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes.streaming import StreamingVendor
+
 WIRE = Path(__file__).parent / "wire"
 
 
@@ -110,12 +112,11 @@ class Received:
     body: dict[str, Any]
 
 
-class FakeOpenAIVendor:
+class FakeOpenAIVendor(StreamingVendor):
     def __init__(self) -> None:
+        super().__init__()
         self.replies: deque[Reply] = deque()
         self.requests: list[Received] = []
-        self.disconnects = 0
-        self.completed = 0
         self.models: Any = json.loads(wire("openai-models.json"))
         self.models_status = 200
         self.model_requests = 0
@@ -151,20 +152,6 @@ class FakeOpenAIVendor:
         if reply.drop:
             return DroppedStream(self, reply)
         return StreamingResponse(self._write(reply), media_type="text/event-stream", headers=reply.headers)
-
-    async def _write(self, reply: Reply) -> Any:
-        try:
-            for index, event in enumerate(reply.events):
-                if index and reply.delay:
-                    await asyncio.sleep(reply.delay)
-                for start in range(0, len(event), reply.split):
-                    yield event[start : start + reply.split]
-            if reply.stall:
-                await asyncio.sleep(reply.stall)
-            self.completed += 1
-        except BaseException:
-            self.disconnects += 1
-            raise
 
 
 class DroppedStream(Response):

@@ -5,7 +5,6 @@ import base64
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from httpx_sse import aconnect_sse
 from app_factory import create_app
 from config import Settings
 from providers.gemini import ModelProfile, profile_for
+from tests.conftest import ChatReply, post_chat
 from tests.fakes.gemini_vendor import (
     FakeGeminiVendor,
     Reply,
@@ -43,17 +43,6 @@ THINKING_SIGNATURE = _last_signature("gemini-thinking.sse")
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: httpx.Headers
-    events: list[dict[str, Any]] = field(default_factory=list)
-    json: Any = None
-
-    def joined(self, key: str) -> str:
-        return "".join(e[key] for e in self.events if key in e)
 
 
 @pytest.fixture
@@ -96,21 +85,14 @@ async def api(serve: Serve) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def ask(http: httpx.AsyncClient, content: str = "hi", **fields: Any) -> Answer:
+async def ask(http: httpx.AsyncClient, content: str = "hi", **fields: Any) -> ChatReply:
     """POST /chat with one user message; SSE events when it streams, else the JSON body."""
     body = {"provider": "gemini", "model": "gemini-2.5-flash", **fields}
     body.setdefault("messages", [{"role": "user", "content": content}])
-    async with asyncio.timeout(10), aconnect_sse(http, "POST", "/api/v1/chat", json=body) as source:
-        reply = source.response
-        if not reply.headers.get("content-type", "").startswith("text/event-stream"):
-            await reply.aread()
-            return Answer(reply.status_code, reply.headers, json=reply.json())
-        return Answer(
-            reply.status_code, reply.headers, [json.loads(e.data) async for e in source.aiter_sse()]
-        )
+    return await post_chat(http, body)
 
 
-async def stored_reply(http: httpx.AsyncClient, answer: Answer) -> dict[str, Any]:
+async def stored_reply(http: httpx.AsyncClient, answer: ChatReply) -> dict[str, Any]:
     session = (await http.get(f"/api/v1/sessions/{answer.events[0]['session_id']}")).json()
     return session["messages"][-1]
 
@@ -121,7 +103,7 @@ async def test_streamed_reply_is_relayed_with_usage_and_stored(
     gemini.queue(Reply(wire_events("gemini-basic.sse")))
     answer = await ask(api)
     assert answer.status == 200
-    assert answer.joined("content") == "Hello! I'm doing well, thanks for asking. How can I help?"
+    assert answer.text == "Hello! I'm doing well, thanks for asking. How can I help?"
     assert answer.events[-1] == {"done": True}
     assert {"prompt_tokens": 9, "completion_tokens": 15, "total_tokens": 24}.items() <= answer.events[-2][
         "usage"
@@ -135,7 +117,7 @@ async def test_streamed_reply_is_relayed_with_usage_and_stored(
     assert request.body["contents"] == [{"role": "user", "parts": [{"text": "hi"}]}]
     stored = await stored_reply(api, answer)
     assert (stored["content"], stored["status"], stored["finish_reason"]) == (
-        answer.joined("content"),
+        answer.text,
         "complete",
         "stop",
     )
@@ -190,7 +172,7 @@ async def test_thinking_level_streams_thoughts_as_reasoning_and_stores_them(
         "includeThoughts": True,
         "thinkingLevel": "HIGH",
     }
-    reasoning = answer.joined("reasoning")
+    reasoning = answer.reasoning
     assert reasoning.startswith("**Counting the letters**") and "three." in reasoning
     first_text = next(i for i, e in enumerate(answer.events) if "content" in e)
     assert all("reasoning" not in e for e in answer.events[first_text:])
@@ -229,7 +211,7 @@ async def test_thought_signatures_are_sent_back_with_the_history(
     gemini.queue(Reply(wire_events("gemini-thinking.sse")), Reply(text_stream("Sure.")))
     first = await ask(api, "How many r in strawberry?", thinking_level="high")
     second = await ask(api, "And in raspberry?", session_id=first.events[0]["session_id"])
-    assert second.joined("content") == "Sure."
+    assert second.text == "Sure."
     contents = gemini.last.body["contents"]
     assert [c["role"] for c in contents] == ["user", "model", "user"]
     [model_part] = contents[1]["parts"]
@@ -277,7 +259,7 @@ async def test_url_context_and_media_resolution_are_sent(
 ) -> None:
     gemini.queue(Reply(wire_events("gemini-url-context.json")))
     answer = await ask(api, "Summarise https://example.com/pricing", url_context=True, media_resolution="low")
-    assert answer.joined("content") == "The page lists three pricing tiers: Free, Pro and Enterprise."
+    assert answer.text == "The page lists three pricing tiers: Free, Pro and Enterprise."
     assert gemini.last.body["tools"] == [{"urlContext": {}}]
     assert gemini.last.body["generationConfig"]["mediaResolution"] == "MEDIA_RESOLUTION_LOW"
 
@@ -344,7 +326,7 @@ async def test_server_error_mid_stream_is_an_error_event(
     error = {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}
     gemini.queue(Reply([sse(response(part("Partial"))), sse(error)]))
     answer = await ask(api)
-    assert answer.joined("content") == "Partial"
+    assert answer.text == "Partial"
     assert answer.events[-2] == {"error": "gemini: The model is overloaded."}
 
 
@@ -353,7 +335,7 @@ async def test_dropped_connection_mid_stream_is_an_error_event(
 ) -> None:
     gemini.queue(Reply([sse(response(part("Partial")))], drop=True))
     answer = await ask(api)
-    assert answer.joined("content") == "Partial"
+    assert answer.text == "Partial"
     assert answer.events[-2]["error"].startswith("gemini: the connection to the vendor failed: ")
     assert (await stored_reply(api, answer))["status"] == "error"
 
