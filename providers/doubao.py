@@ -6,11 +6,13 @@ One key and one base URL serve all three; what a model does is a fact of the mod
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, ClassVar, Literal
 
 import httpx2
+import openai
 from openai import RequestOptions
 
 import media
@@ -168,14 +170,29 @@ class DoubaoProvider(OpenAICompatProvider):
         with map_openai_errors(self.id):
             created = await self.client.post(TASKS, body=body, cast_to=dict[str, Any], options=self._long())
             path = f"{TASKS}/{created['id']}"
-            while (task := await self.client.get(path, cast_to=dict[str, Any]))["status"] not in TASK_ENDED:
-                yield Progress(task["status"])
-                await asyncio.sleep(self.poll_interval)
+            try:
+                while (task := await self.client.get(path, cast_to=dict[str, Any]))[
+                    "status"
+                ] not in TASK_ENDED:
+                    yield Progress(task["status"])
+                    await asyncio.sleep(self.poll_interval)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._cancel_task(path))
+                raise
         if task["status"] != "succeeded":
             raise self._task_error(task)
         yield MediaOutput("videos", (await self._download(task["content"]["video_url"], "video/mp4"),))
         for event in _closing(task):
             yield event
+
+    async def _cancel_task(self, path: str) -> None:
+        """Best effort, when the reply is stopped: Ark cancels a task only while it is still queued.
+
+        https://www.volcengine.com/docs/82379/1521720 (DELETE .../contents/generations/tasks/{id}).
+        """
+        with contextlib.suppress(openai.APIError, TimeoutError):
+            async with asyncio.timeout(self.settings.provider_timeout):
+                await self.client.delete(path, cast_to=httpx2.Response, options={"max_retries": 0})
 
     def _task_error(self, task: dict[str, Any]) -> ProviderError:
         status = task["status"]

@@ -65,12 +65,16 @@ class FakeArkVendor(FakeOpenAIVendor):
             "video.mp4": (VIDEO_BYTES, "video/mp4"),
         }
         self.downloads: list[str] = []
+        self.cancelled: list[str] = []
         self.app = Starlette(
             routes=[
                 Route(f"{PREFIX}/chat/completions", self._chat, methods=["POST"]),
                 Route(f"{PREFIX}/images/generations", self._images, methods=["POST"]),
                 Route(f"{PREFIX}/contents/generations/tasks", self._create_task, methods=["POST"]),
                 Route(f"{PREFIX}/contents/generations/tasks/{{task_id}}", self._get_task, methods=["GET"]),
+                Route(
+                    f"{PREFIX}/contents/generations/tasks/{{task_id}}", self._cancel_task, methods=["DELETE"]
+                ),
                 Route("/files/{name}", self._file, methods=["GET"]),
             ]
         )
@@ -103,6 +107,11 @@ class FakeArkVendor(FakeOpenAIVendor):
         reply = self.task_replies.popleft() if self.task_replies else JsonReply()
         body = wire_json("ark-seedance-create-response.json") if reply.body is None else reply.body
         return JSONResponse(body, status_code=reply.status)
+
+    async def _cancel_task(self, request: Request) -> Response:
+        await self._record(request)
+        self.cancelled.append(request.path_params["task_id"])
+        return JSONResponse({})
 
     async def _get_task(self, request: Request) -> Response:
         await self._record(request)

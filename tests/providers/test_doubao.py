@@ -292,3 +292,22 @@ async def test_out_of_range_generation_options_are_a_422_naming_the_field(
     assert response.status_code == 422
     assert field in response.text
     assert ark.requests == []
+
+
+async def test_stopping_a_video_reply_cancels_the_vendor_task(
+    http: httpx.AsyncClient, ark: FakeArkVendor
+) -> None:
+    ark.task_states.extend(["queued"] * 500)
+    async with asyncio.timeout(10), aconnect_sse(http, "POST", "/api/v1/chat", json=turn(VIDEO_MODEL)) as src:
+        events = []
+        async for event in src.aiter_sse():
+            events.append(json.loads(event.data))
+            if "progress" in events[-1]:
+                break
+    stopped = await http.post(f"/api/v1/chat/{events[1]['message_id']}/stop")
+    assert stopped.status_code == 200
+    assert stopped.json()["status"] == "stopped"
+    task_id = json.loads(
+        (Path(__file__).parents[1] / "fakes/wire/ark-seedance-create-response.json").read_text()
+    )["id"]
+    assert ark.cancelled == [task_id]
