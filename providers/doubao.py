@@ -186,10 +186,7 @@ class DoubaoProvider(OpenAICompatProvider):
             yield event
 
     async def _cancel_task(self, path: str) -> None:
-        """Best effort, when the reply is stopped: Ark cancels a task only while it is still queued.
-
-        https://www.volcengine.com/docs/82379/1521720 (DELETE .../contents/generations/tasks/{id}).
-        """
+        """Best effort, when the reply is stopped: `DELETE .../tasks/{id}` cancels a queued task."""
         with contextlib.suppress(openai.APIError, TimeoutError):
             async with asyncio.timeout(self.settings.provider_timeout):
                 await self.client.delete(path, cast_to=httpx2.Response, options={"max_retries": 0})
