@@ -88,7 +88,6 @@ class Generation:
         self.finish_reason: str | None = None
         self.status = "streaming"
         self.error: Exception | None = None
-        self.error_text: str | None = None
         self.has_output = False
         self.dirty = False
         self.began_at = time.monotonic()
@@ -126,19 +125,15 @@ class Generation:
                     await asyncio.sleep(0)
         except asyncio.CancelledError:
             reason = self.abort_reason or Abort("interrupted", "interrupted")
-            self.error = reason.error
-            self._end(reason.status, reason.finish_reason, str(reason.error) if reason.error else None)
+            self._end(reason.status, reason.finish_reason, reason.error)
             if self.abort_reason is None:
                 raise
         except ProviderError as exc:
-            self.error = exc
-            self._end("error", "error", str(exc))
+            self._end("error", "error", exc)
         except Exception as exc:  # a reply we could not handle must still end, stored and explained
             logger.exception("Generation %s failed", self.message_id)
-            self.error = ProviderUnavailable(
-                self.provider.id, f"could not process the vendor's reply ({exc})"
-            )
-            self._end("error", "error", str(self.error))
+            failure = ProviderUnavailable(self.provider.id, f"could not process the vendor's reply ({exc})")
+            self._end("error", "error", failure)
         else:
             self._end("complete", self.finish_reason or "stop", None)
 
@@ -177,11 +172,15 @@ class Generation:
                 self.finish_reason = reason
         return None
 
-    def _end(self, status: str, finish_reason: str, error: str | None) -> None:
+    def _end(self, status: str, finish_reason: str, error: Exception | None) -> None:
         self.status = status
         self.finish_reason = finish_reason
-        self.error_text = error
+        self.error = error
         self.dirty = True
+
+    @property
+    def error_text(self) -> str | None:
+        return str(self.error) if self.error is not None else None
 
     def close_log(self) -> None:
         """Publish the closing events, once the final row is stored.
