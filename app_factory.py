@@ -37,17 +37,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = database.create_engine(settings.database_url)
-        await database.init_db(engine)
-        sessionmaker = database.create_sessionmaker(engine)
+        db = database.Database(settings.database_url)
+        await db.create_tables()
         await remove_partial_uploads(settings.upload_dir)
         registry = ProviderRegistry(settings)
         await registry.prepare()
         bus = RedisBus(settings.redis_url) if settings.redis_url else None
-        manager = GenerationManager(settings, sessionmaker, bus)
+        manager = GenerationManager(settings, db, bus)
         await manager.start()
         app.state.settings = settings
-        app.state.sessionmaker = sessionmaker
+        app.state.database = db
         app.state.registry = registry
         app.state.manager = manager
         try:
@@ -56,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await manager.drain(settings.shutdown_grace_seconds)
             await manager.close()
             await registry.aclose()
-            await engine.dispose()
+            await db.close()
 
     app = FastAPI(
         title=settings.app_name,

@@ -4,12 +4,13 @@ Everything a request must pass (provider known and configured, media it can take
 is checked before anything is stored, so a refused request leaves no trace.
 """
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 import database
 from generation import Generation, GenerationManager, ServiceDraining
@@ -70,17 +71,12 @@ async def start_turn(manager: GenerationManager, registry: ProviderRegistry, bod
     params, media, ignored = split_options(body.sent_options(), provider)
     # Media the provider cannot take (or a path outside uploads/) is refused before anything is stored.
     await check_media(provider, body.messages, manager.settings.upload_dir)
-    async with manager.sessionmaker() as db:
-        new_session = body.session_id is None
-        session = await _resolve_session(db, body)
-        # A session made just now has no history to read back.
-        history = [] if new_session else await _history(db, session.id)
-        rows = [_row(m.role, m.content, m.images, m.videos, m.audios) for m in body.messages]
-        rows.append(_row("assistant", "", provider=provider.id, model=model, status="streaming"))
-        *_, reply = await database.add_messages(db, session, rows, touch=not new_session)
-        await db.commit()
+    # Once stored, the turn is launched even if this request is cancelled meanwhile: a stored
+    # `streaming` row always has a generation that ends it.
+    stored = await asyncio.shield(manager.db.run(_store_turn, body, provider.id, model))
+
     turns = (
-        *history,
+        *stored.history,
         *(
             Turn(
                 m.role,
@@ -95,16 +91,45 @@ async def start_turn(manager: GenerationManager, registry: ProviderRegistry, bod
     request = ProviderRequest(
         model=model,
         messages=turns,
-        system_prompt=body.system_prompt or session.system_prompt,
+        system_prompt=body.system_prompt or stored.system_prompt,
         params=params,
         media_options=media,
     )
-    generation = Generation(session_id=session.id, message_id=reply.id, provider=provider, request=request)
+    generation = Generation(
+        session_id=stored.session_id, message_id=stored.reply_id, provider=provider, request=request
+    )
     return Started(await manager.launch(generation), ignored)
 
 
-async def _history(db: AsyncSession, session_id: int) -> list[Turn]:
-    return [history_turn(row) for row in await database.session_messages(db, session_id) if _in_context(row)]
+@dataclass(frozen=True, slots=True)
+class StoredTurn:
+    session_id: int
+    system_prompt: str | None
+    history: list[Turn]
+    reply_id: int
+
+
+def _store_turn(db: Session, body: ChatRequest, provider_id: str, model: str) -> StoredTurn:
+    """One unit of work: find or create the session, read its history, insert the new rows."""
+    if body.session_id is None:
+        session = database.create_session(
+            db,
+            title=default_title(body),
+            provider=body.provider,
+            model=body.model,
+            system_prompt=body.system_prompt,
+        )
+        history = []  # a session made just now has no history to read back
+    else:
+        found = database.get_session(db, body.session_id)
+        if found is None:
+            raise database.NotFoundError(f"Session {body.session_id} not found")
+        session = found
+        history = [history_turn(row) for row in database.session_messages(db, session.id) if _in_context(row)]
+    rows = [_row(m.role, m.content, m.images, m.videos, m.audios) for m in body.messages]
+    rows.append(_row("assistant", "", provider=provider_id, model=model, status="streaming"))
+    *_, reply_id = database.add_messages(db, session.id, rows, touch=body.session_id is not None)
+    return StoredTurn(session.id, session.system_prompt, history, reply_id)
 
 
 def _row(
@@ -118,7 +143,7 @@ def _row(
     model: str | None = None,
     status: str = "complete",
 ) -> dict[str, Any]:
-    # Every row carries the same columns, so one flush inserts them in one statement.
+    # Every row carries the same columns, so one INSERT takes them all.
     return {
         "role": role,
         "content": content,
@@ -129,21 +154,6 @@ def _row(
         "model": model,
         "status": status,
     }
-
-
-async def _resolve_session(db: AsyncSession, body: ChatRequest) -> database.ChatSession:
-    if body.session_id is None:
-        return await database.create_session(
-            db,
-            title=default_title(body),
-            provider=body.provider,
-            model=body.model,
-            system_prompt=body.system_prompt,
-        )
-    session = await database.get_session(db, body.session_id)
-    if session is None:
-        raise database.NotFoundError(f"Session {body.session_id} not found")
-    return session
 
 
 CONTINUABLE = frozenset({"stopped", "error", "interrupted"})
@@ -157,33 +167,42 @@ class NotContinuable(Exception):
     status_code = 409
 
 
+def _reopen_reply(
+    db: Session, message_id: int, registry: ProviderRegistry
+) -> tuple[database.ChatMessage, LLMProvider, str | None, list[database.ChatMessage]]:
+    """One unit of work: check the reply can be continued, read what came before, mark it streaming."""
+    row = database.get_message(db, message_id)
+    if row is None or row.role != "assistant":
+        raise database.NotFoundError(f"Assistant message {message_id} not found")
+    if row.status not in CONTINUABLE and row.finish_reason != "length":
+        raise NotContinuable(
+            f"Message {message_id} is {row.status} (finish_reason {row.finish_reason}); "
+            "only stopped, error, interrupted or length-limited replies can be continued"
+        )
+    # A vendor no longer configured is refused before the row changes.
+    provider = registry.get(row.provider or "")
+    session = database.get_session(db, row.session_id)
+    assert session is not None  # a message always belongs to a session (foreign key)
+    earlier = [m for m in database.session_messages(db, row.session_id) if m.id < row.id]
+    database.update_message(db, row.id, status="streaming", error=None, finish_reason=None)
+    return row, provider, session.system_prompt, earlier
+
+
 async def start_continue(manager: GenerationManager, registry: ProviderRegistry, message_id: int) -> Started:
     """Ask the model to go on with an incomplete reply, appending to the same message."""
     if manager.draining:
         raise ServiceDraining()
     if message_id in manager.active:
         raise NotContinuable(f"Message {message_id} is still generating")
-    async with manager.sessionmaker() as db:
-        row = await database.get_message(db, message_id)
-        if row is None or row.role != "assistant":
-            raise database.NotFoundError(f"Assistant message {message_id} not found")
-        if row.status not in CONTINUABLE and row.finish_reason != "length":
-            raise NotContinuable(
-                f"Message {message_id} is {row.status} (finish_reason {row.finish_reason}); "
-                "only stopped, error, interrupted or length-limited replies can be continued"
-            )
-        provider = registry.get(row.provider or "")
-        session = await database.get_session(db, row.session_id)
-        assert session is not None  # a message always belongs to a session (foreign key)
-        earlier = [m for m in await database.session_messages(db, row.session_id) if m.id < row.id]
-        await database.update_message(db, row.id, status="streaming", error=None, finish_reason=None)
-        await db.commit()
+    # As in start_turn: a row marked streaming again is always driven by a generation.
+    reopened = await asyncio.shield(manager.db.run(_reopen_reply, message_id, registry))
+    row, provider, system_prompt, earlier = reopened
     turns = (
         *(history_turn(m) for m in earlier if _in_context(m)),
         Turn("assistant", row.content),
         Turn("user", CONTINUE_PROMPT),
     )
-    request = ProviderRequest(model=row.model or "", messages=turns, system_prompt=session.system_prompt)
+    request = ProviderRequest(model=row.model or "", messages=turns, system_prompt=system_prompt)
     generation = Generation(
         session_id=row.session_id,
         message_id=row.id,

@@ -110,14 +110,17 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _async_driver(cls, value: str) -> str:
-        for plain, async_form in (
-            ("sqlite://", "sqlite+aiosqlite://"),
-            ("postgresql://", "postgresql+asyncpg://"),
-            ("postgres://", "postgresql+asyncpg://"),
+    def _driver(cls, value: str) -> str:
+        # The database runs on threads of its own (database.Database), with a blocking driver;
+        # URLs written for the asyncio drivers keep working.
+        for given, used in (
+            ("sqlite+aiosqlite://", "sqlite://"),
+            ("postgresql+asyncpg://", "postgresql+psycopg://"),
+            ("postgresql://", "postgresql+psycopg://"),
+            ("postgres://", "postgresql+psycopg://"),
         ):
-            if value.startswith(plain):
-                return async_form + value[len(plain) :]
+            if value.startswith(given):
+                return used + value[len(given) :]
         return value
 
     @model_validator(mode="before")

@@ -1,11 +1,17 @@
-"""Tables, the async engine, and the persistence functions routers and generations call.
+"""Tables, the engine, and the persistence functions routers and generations call.
 
-Functions take the `AsyncSession` first and only `flush`; the caller's unit of work commits.
+SQLAlchemy runs synchronously on a thread of its own, and `db.run(work, ...)` runs
+`work(session, ...)` there as one unit of work, committed when it returns. One thread hop per unit
+of work, where the asyncio driver made several per statement: a chat turn's writes cost about a
+fifth of the CPU they did through `sqlalchemy.ext.asyncio` and aiosqlite (bench/README figures).
 """
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import functools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -13,23 +19,24 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Table,
     Text,
     TypeDecorator,
+    bindparam,
     delete,
     event,
     func,
+    insert,
     select,
     text,
     update,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class NotFoundError(LookupError):
@@ -100,20 +107,56 @@ class ChatMessage(Base):
     session: Mapped[ChatSession] = relationship(back_populates="messages")
 
 
-def create_engine(database_url: str) -> AsyncEngine:
+SESSIONS = cast(Table, ChatSession.__table__)
+MESSAGES = cast(Table, ChatMessage.__table__)
+
+
+class Database:
+    """The engine and the thread(s) that use it; every unit of work goes through `run`."""
+
+    def __init__(self, database_url: str) -> None:
+        is_sqlite = database_url.startswith("sqlite")
+        # SQLite takes one writer at a time, and a writer that finds the lock taken sleeps in
+        # SQLite's busy handler (1, 2, 5, ... 100 ms steps): one connection on one thread queues
+        # the units of work instead, first come first served, without sleeping.
+        workers = 1 if is_sqlite else 8
+        self.engine = create_engine(database_url, pool_size=workers)
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="database")
+
+    async def run(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `work(session, ...)` on the database thread; commit if it returns, roll back if it raises.
+
+        A caller cancelled meanwhile stops waiting, but the unit of work still completes or rolls
+        back as a whole: no half-written turn is left behind.
+        """
+        call = functools.partial(self._unit, work, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def _unit(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            return work(session, *args, **kwargs)
+
+    async def create_tables(self) -> None:
+        await self.run(lambda session: Base.metadata.create_all(session.connection()))
+
+    async def close(self) -> None:
+        # Connections are closed on the thread that opened them (SQLite checks).
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.engine.dispose)
+        self._executor.shutdown(wait=True)
+
+
+def create_engine(database_url: str, pool_size: int = 1) -> Engine:
     """Create the engine; on SQLite turn on WAL, foreign keys and a busy timeout."""
     is_sqlite = database_url.startswith("sqlite")
-    # SQLite takes one writer at a time, and a writer that finds the lock taken sleeps in
-    # SQLite's busy handler (1, 2, 5, ... 100 ms steps): one pooled connection queues writers
-    # in the event loop instead, first come first served, without sleeping.
-    pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 120} if is_sqlite else {}
-    engine = create_async_engine(
+    engine = sa_create_engine(
         database_url,
         connect_args={"timeout": 30} if is_sqlite else {},
-        **pool,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=120,
     )
     if is_sqlite:
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
@@ -129,48 +172,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
-
-
-async def init_db(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-
-
-async def ping(db: AsyncSession) -> bool:
-    await db.execute(text("SELECT 1"))
+def ping(db: Session) -> bool:
+    db.execute(text("SELECT 1"))
     return True
-
-
-async def db_session(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commit on success, roll back on error."""
-    async with maker() as db:
-        try:
-            yield db
-            await db.commit()
-        except BaseException:
-            await db.rollback()
-            raise
 
 
 # --- sessions -------------------------------------------------------------------------------
 
 
-async def create_session(
-    db: AsyncSession, *, title: str, provider: str, model: str, system_prompt: str | None = None
+def create_session(
+    db: Session, *, title: str, provider: str, model: str, system_prompt: str | None = None
 ) -> ChatSession:
     row = ChatSession(title=title, provider=provider, model=model, system_prompt=system_prompt)
     db.add(row)
-    await db.flush()
+    db.flush()
     return row
 
 
-async def get_session(db: AsyncSession, session_id: int) -> ChatSession | None:
-    return await db.get(ChatSession, session_id)
+def get_session(db: Session, session_id: int) -> ChatSession | None:
+    return db.get(ChatSession, session_id)
 
 
-async def list_sessions(db: AsyncSession, *, skip: int, limit: int) -> Sequence[tuple[ChatSession, int]]:
+def list_sessions(db: Session, *, skip: int, limit: int) -> Sequence[tuple[ChatSession, int]]:
     counts = (
         select(ChatMessage.session_id, func.count().label("n")).group_by(ChatMessage.session_id).subquery()
     )
@@ -181,114 +204,107 @@ async def list_sessions(db: AsyncSession, *, skip: int, limit: int) -> Sequence[
         .offset(skip)
         .limit(limit)
     )
-    return [(row, int(n)) for row, n in (await db.execute(query)).all()]
+    return [(row, int(n)) for row, n in db.execute(query).all()]
 
 
-async def count_sessions(db: AsyncSession) -> int:
-    return int(await db.scalar(select(func.count()).select_from(ChatSession)) or 0)
+def count_sessions(db: Session) -> int:
+    return int(db.scalar(select(func.count()).select_from(ChatSession)) or 0)
 
 
-async def count_messages(db: AsyncSession, session_id: int) -> int:
+def count_messages(db: Session, session_id: int) -> int:
     query = select(func.count()).where(ChatMessage.session_id == session_id)
-    return int(await db.scalar(query) or 0)
+    return int(db.scalar(query) or 0)
 
 
-async def rename_session(db: AsyncSession, row: ChatSession, title: str) -> ChatSession:
+def rename_session(db: Session, row: ChatSession, title: str) -> ChatSession:
     row.title = title
     row.updated_at = utcnow()
-    await db.flush()
+    db.flush()
     return row
 
 
-async def delete_session(db: AsyncSession, session_id: int) -> bool:
-    result = await db.execute(delete(ChatSession).where(ChatSession.id == session_id))
+def delete_session(db: Session, session_id: int) -> bool:
+    result = db.execute(delete(ChatSession).where(ChatSession.id == session_id))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def delete_all_sessions(db: AsyncSession) -> None:
-    await db.execute(delete(ChatMessage))
-    await db.execute(delete(ChatSession))
+def delete_all_sessions(db: Session) -> None:
+    db.execute(delete(ChatMessage))
+    db.execute(delete(ChatSession))
 
 
-async def truncate_from(db: AsyncSession, session_id: int, message_id: int) -> bool:
+def truncate_from(db: Session, session_id: int, message_id: int) -> bool:
     """Delete a message and every later one of its session; False when it is not in that session."""
-    found = await db.scalar(
+    found = db.scalar(
         select(ChatMessage.id).where(ChatMessage.id == message_id, ChatMessage.session_id == session_id)
     )
     if found is None:
         return False
-    await db.execute(
-        delete(ChatMessage).where(ChatMessage.session_id == session_id, ChatMessage.id >= message_id)
-    )
-    await db.execute(update(ChatSession).where(ChatSession.id == session_id).values(updated_at=utcnow()))
+    db.execute(delete(ChatMessage).where(ChatMessage.session_id == session_id, ChatMessage.id >= message_id))
+    db.execute(update(ChatSession).where(ChatSession.id == session_id).values(updated_at=utcnow()))
     return True
 
 
 # --- messages -------------------------------------------------------------------------------
 
 
-async def session_messages(db: AsyncSession, session_id: int) -> Sequence[ChatMessage]:
+def session_messages(db: Session, session_id: int) -> Sequence[ChatMessage]:
     query = select(ChatMessage).where(ChatMessage.session_id == session_id).order_by(ChatMessage.id)
-    return (await db.scalars(query)).all()
+    return db.scalars(query).all()
 
 
-async def add_message(db: AsyncSession, session: ChatSession, **fields: Any) -> ChatMessage:
-    """Append a message and move the session's `updated_at`, so it sorts as recently active."""
-    row = ChatMessage(session_id=session.id, **fields)
-    db.add(row)
-    session.updated_at = utcnow()
-    await db.flush()
-    return row
+# The per-turn statements are Core and built once: a reply's writes skip the ORM's unit of work.
+_INSERT_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
+_TOUCH_SESSION = update(SESSIONS).where(SESSIONS.c.id == bindparam("session_id_"))
+_UPDATE_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("message_id_"))
+_UPDATE_STREAMING = _UPDATE_MESSAGE.where(MESSAGES.c.status == "streaming")
 
 
-async def add_messages(
-    db: AsyncSession, session: ChatSession, rows: list[dict[str, Any]], *, touch: bool = True
-) -> list[ChatMessage]:
-    """Append several messages with one flush; `touch` moves the session's `updated_at`."""
-    messages = [ChatMessage(session_id=session.id, **fields) for fields in rows]
-    db.add_all(messages)
+def add_messages(
+    db: Session, session_id: int, rows: list[dict[str, Any]], *, touch: bool = True
+) -> list[int]:
+    """Append messages in one statement and return their ids; `touch` moves the session's `updated_at`.
+
+    Every row must carry the same columns (one multi-row INSERT).
+    """
+    ids = db.execute(_INSERT_MESSAGES, [{"session_id": session_id, **row} for row in rows]).scalars().all()
     if touch:
-        session.updated_at = utcnow()
-    await db.flush()
-    return messages
+        db.execute(_TOUCH_SESSION, {"session_id_": session_id, "updated_at": utcnow()})
+    return list(ids)
 
 
-async def get_message(db: AsyncSession, message_id: int) -> ChatMessage | None:
-    return await db.get(ChatMessage, message_id)
+def get_message(db: Session, message_id: int) -> ChatMessage | None:
+    return db.get(ChatMessage, message_id)
 
 
-async def update_message(db: AsyncSession, message_id: int, **fields: Any) -> None:
-    await db.execute(update(ChatMessage).where(ChatMessage.id == message_id).values(**fields))
+def update_message(db: Session, /, message_id: int, **fields: Any) -> None:
+    db.execute(_UPDATE_MESSAGE, {"message_id_": message_id, **fields})
 
 
-async def update_messages(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Flush replies still streaming: one executemany per set of columns.
+def update_messages(db: Session, rows: dict[int, dict[str, Any]]) -> None:
+    """Flush replies still streaming (message id -> columns): one executemany per set of columns.
 
     Rows that already ended are left alone, so a flush that reaches the database after the
     reply's final store cannot put back an older snapshot.
     """
     groups: dict[frozenset[str], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(frozenset(row), []).append(row)
+    for message_id, fields in rows.items():
+        groups.setdefault(frozenset(fields), []).append({"message_id_": message_id, **fields})
     for group in groups.values():
-        await db.execute(
-            update(ChatMessage).where(ChatMessage.status == "streaming"),
-            group,
-            execution_options={"synchronize_session": None},
-        )
+        db.execute(_UPDATE_STREAMING, group)
 
 
-async def streaming_message_ids(db: AsyncSession, *, created_before: datetime | None = None) -> list[int]:
+def streaming_message_ids(db: Session, *, created_before: datetime | None = None) -> list[int]:
     query = select(ChatMessage.id).where(ChatMessage.status == "streaming")
     if created_before is not None:
         query = query.where(ChatMessage.created_at < created_before)
-    return list((await db.scalars(query)).all())
+    return list(db.scalars(query).all())
 
 
-async def mark_interrupted(db: AsyncSession, message_ids: list[int]) -> None:
+def mark_interrupted(db: Session, message_ids: list[int]) -> None:
     """Mark replies whose process died as `interrupted`, keeping the text flushed before."""
     if message_ids:
-        await db.execute(
+        db.execute(
             update(ChatMessage)
             .where(ChatMessage.id.in_(message_ids), ChatMessage.status == "streaming")
             .values(status="interrupted", finish_reason="interrupted")

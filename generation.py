@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 import database
 from config import Settings
 from event_log import Event, EventLog
@@ -219,11 +217,11 @@ class GenerationManager:
     def __init__(
         self,
         settings: Settings,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        db: database.Database,
         bus: RedisBus | None = None,
     ) -> None:
         self.settings = settings
-        self.sessionmaker = sessionmaker
+        self.db = db
         self.bus = bus
         self.active: dict[int, Generation] = {}
         self.draining = False
@@ -244,13 +242,13 @@ class GenerationManager:
 
     async def recover_orphans(self, *, min_age: float) -> int:
         created_before = database.utcnow() - timedelta(seconds=min_age) if min_age else None
-        async with self.sessionmaker() as db:
-            ids = await database.streaming_message_ids(db, created_before=created_before)
-            orphans = [i for i in ids if i not in self.active]
-            if self.bus is not None:
-                orphans = sorted(set(orphans) - await self.bus.leased(orphans))
-            await database.mark_interrupted(db, orphans)
-            await db.commit()
+        ids = await self.db.run(database.streaming_message_ids, created_before=created_before)
+        orphans = [i for i in ids if i not in self.active]
+        if self.bus is not None:
+            orphans = sorted(set(orphans) - await self.bus.leased(orphans))
+        if orphans:
+            # Guarded by status: a reply that ended meanwhile keeps its final row.
+            await self.db.run(database.mark_interrupted, orphans)
         return len(orphans)
 
     def stop_local(self, message_id: int) -> None:
@@ -327,9 +325,7 @@ class GenerationManager:
 
     async def _store(self, generation: Generation) -> None:
         generation.dirty = False
-        async with self.sessionmaker() as db:
-            await database.update_message(db, generation.message_id, **generation.snapshot())
-            await db.commit()
+        await self.db.run(database.update_message, generation.message_id, **generation.snapshot())
 
     # --- supervision ------------------------------------------------------------------------
 
@@ -357,13 +353,11 @@ class GenerationManager:
         dirty = [g for g in self.active.values() if g.dirty and not g.finished]
         if not dirty:
             return
-        rows = []
+        rows = {}
         for generation in dirty:
             generation.dirty = False
-            rows.append({"id": generation.message_id, **generation.snapshot()})
-        async with self.sessionmaker() as db:
-            await database.update_messages(db, rows)
-            await db.commit()
+            rows[generation.message_id] = generation.snapshot()
+        await self.db.run(database.update_messages, rows)
 
     def _enforce_watchdogs(self) -> None:
         now = time.monotonic()

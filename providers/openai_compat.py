@@ -4,9 +4,11 @@ A vendor module declares what differs (identity, settings, accepted parameters, 
 text lives) and overrides one of the small hooks below only where its wire really differs.
 """
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import httpx2
 import openai
@@ -164,20 +166,20 @@ class OpenAICompatProvider(LLMProvider):
         body = self.wire_params(dict(request.params))
         if self.stream_usage_option:
             body["stream_options"] = {"include_usage": True}
+        messages = await self.build_messages(request)
+        payload = {**body, "model": request.model, "messages": messages, "stream": True}
         splitter = ThinkTagSplitter() if self.think_tags else None
         with map_openai_errors(self.id):
-            # The SDK builds the request and maps HTTP errors; the body is read here as plain JSON,
-            # because building the SDK's chunk models costs most of a relayed chunk's CPU.
-            call = self.client.chat.completions.with_streaming_response.create(
-                model=request.model,
-                messages=cast(Any, await self.build_messages(request)),
-                stream=True,
-                extra_body=body,
+            # The SDK sends (auth, retries, timeouts) and raises the vendor's HTTP errors; the body
+            # is built here and read as plain JSON, because the SDK's typed-parameter transform
+            # and chunk models cost more CPU than the rest of a relayed reply.
+            http = await self.client.post(
+                "/chat/completions", cast_to=httpx2.Response, body=payload, stream=True, stream_cls=None
             )
             # Leaving this block (end, error, or a stop cancelling us) closes the upstream connection.
-            async with call as response:
-                http = response.http_response
-                async for sse in SSEDecoder().aiter_bytes(http.aiter_bytes()):
+            try:
+                events = SSEDecoder().aiter_bytes(http.aiter_bytes())
+                async for sse in events:
                     if sse.data.startswith("[DONE]"):
                         break
                     chunk = json.loads(sse.data)
@@ -185,6 +187,9 @@ class OpenAICompatProvider(LLMProvider):
                         raise stream_error(chunk["error"], http.request)
                     for event in self.events_from_chunk(chunk, splitter):
                         yield event
+                await _read_to_end(events)
+            finally:
+                await http.aclose()
         if splitter is not None:
             for event in splitter.flush():
                 yield event
@@ -262,6 +267,18 @@ def _citations(annotations: Any) -> Iterable[dict[str, Any]]:
                 "url": cite["url"],
                 "content": cite.get("content") or "",
             }
+
+
+async def _read_to_end(events: AsyncIterator[Any], limit: float = 1.0) -> None:
+    """Read what follows `[DONE]` (normally just the body's end) so the connection is pooled again.
+
+    A vendor that keeps the body open after `[DONE]` gets `limit` seconds; then the connection is
+    closed instead of reused, which costs the next request a new handshake and nothing else.
+    """
+    with contextlib.suppress(TimeoutError, httpx2.HTTPError):
+        async with asyncio.timeout(limit):
+            async for _ in events:
+                pass
 
 
 def stream_error(error: Any, request: httpx2.Request) -> openai.APIError:

@@ -16,7 +16,7 @@ from chat_turns import Started, start_continue, start_turn
 from event_log import Event
 from generation import STOPPED, Generation, GenerationManager, stored_log
 from models import ChatRequest, ChatResponse, ContinueRequest, MessageOut
-from routers.deps import DbSession, Manager, Registry
+from routers.deps import Db, Manager, Registry
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
@@ -50,22 +50,23 @@ SSE_OR_JSON: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("", response_model=ChatResponse, responses=SSE_OR_JSON)
-async def chat(body: ChatRequest, registry: Registry, manager: Manager, db: DbSession) -> Response:
+async def chat(body: ChatRequest, registry: Registry, manager: Manager) -> Response:
     """Send new message(s) and get the reply, streamed as SSE (default) or as one JSON object."""
     started = await start_turn(manager, registry, body)
-    return await _answer(started, body.stream, manager, db)
+    return await _answer(started, body.stream, manager)
 
 
 @router.post("/{message_id}/continue", response_model=ChatResponse, responses=SSE_OR_JSON)
 async def continue_reply(
-    message_id: int, registry: Registry, manager: Manager, db: DbSession, body: ContinueRequest | None = None
+    message_id: int, registry: Registry, manager: Manager, body: ContinueRequest | None = None
 ) -> Response:
     """Ask the model to go on with a stopped, failed, interrupted or length-cut reply (same message)."""
     started = await start_continue(manager, registry, message_id)
-    return await _answer(started, body.stream if body else True, manager, db)
+    return await _answer(started, body.stream if body else True, manager)
 
 
-async def _answer(started: Started, stream: bool, manager: GenerationManager, db: DbSession) -> Response:
+# The chat routes take no request-scoped DB session: a streamed turn never reads through one.
+async def _answer(started: Started, stream: bool, manager: GenerationManager) -> Response:
     generation = started.generation
     headers = {"X-Ignored-Parameters": ", ".join(started.ignored)} if started.ignored else {}
     if stream:
@@ -82,7 +83,7 @@ async def _answer(started: Started, stream: bool, manager: GenerationManager, db
     await generation.done.wait()
     if generation.error is not None:
         raise generation.error
-    message = await database.get_message(db, generation.message_id)
+    message = await manager.db.run(database.get_message, generation.message_id)
     payload = ChatResponse(session_id=generation.session_id, message=MessageOut.model_validate(message))
     return Response(payload.model_dump_json(), media_type="application/json", headers=headers)
 
@@ -95,7 +96,7 @@ async def _answer(started: Started, stream: bool, manager: GenerationManager, db
 async def resume(
     message_id: int,
     manager: Manager,
-    db: DbSession,
+    db: Db,
     last_event_id: int = Query(0, ge=0, description="Resume after this event number"),
     last_event_header: int | None = Header(None, alias="Last-Event-ID", ge=0),
 ) -> Response:
@@ -103,11 +104,9 @@ async def resume(
     after = last_event_header if last_event_header is not None else last_event_id
     keepalive = manager.settings.keepalive_seconds
     # The row decides whether the reply exists: a deleted one is not replayed from any log.
-    message = await database.get_message(db, message_id)
+    message = await db.run(database.get_message, message_id)
     if message is None or message.role != "assistant":
         raise database.NotFoundError(f"Assistant message {message_id} not found")
-    # Hand the connection back before a stream that may last minutes (SQLite has a pool of one).
-    await db.commit()
     generation = manager.get(message_id)
     if generation is not None:
         return EventSourceResponse(_sse(manager, generation.log.follow(after, keepalive), True, generation))
@@ -118,17 +117,17 @@ async def resume(
 
 
 @router.post("/{message_id}/stop")
-async def stop(message_id: int, manager: Manager, db: DbSession) -> MessageOut:
+async def stop(message_id: int, manager: Manager, db: Db) -> MessageOut:
     """End a running generation now, keeping its partial text (status `stopped`)."""
     generation = manager.get(message_id)
     if generation is not None and generation.abort(STOPPED):
         await generation.done.wait()
     elif not await manager.stop_elsewhere(message_id):
-        message = await database.get_message(db, message_id)
+        message = await db.run(database.get_message, message_id)
         if message is None:
             raise database.NotFoundError(f"Message {message_id} not found")
         raise NotGenerating(message_id, message.status)
-    message = await database.get_message(db, message_id)
+    message = await db.run(database.get_message, message_id)
     return MessageOut.model_validate(message)
 
 

@@ -1,10 +1,12 @@
-"""Dependency aliases: everything comes from the app's lifespan state, nothing from import time."""
+"""Dependency aliases: everything comes from the app's lifespan state, nothing from import time.
 
-from collections.abc import AsyncIterator
+They are `async def` although they do not await: FastAPI runs a plain `def` dependency in a worker
+thread, a thread hop per request for a lookup of an attribute.
+"""
+
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 import database
 from config import Settings
@@ -12,27 +14,27 @@ from generation import GenerationManager
 from provider_registry import ProviderRegistry
 
 
-async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async for db in database.db_session(request.app.state.sessionmaker):
-        yield db
+async def get_database(request: Request) -> database.Database:
+    db: database.Database = request.app.state.database
+    return db
 
 
-def get_registry(request: Request) -> ProviderRegistry:
+async def get_registry(request: Request) -> ProviderRegistry:
     registry: ProviderRegistry = request.app.state.registry
     return registry
 
 
-def get_manager(request: Request) -> GenerationManager:
+async def get_manager(request: Request) -> GenerationManager:
     manager: GenerationManager = request.app.state.manager
     return manager
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-DbSession = Annotated[AsyncSession, Depends(get_db_session)]
+Db = Annotated[database.Database, Depends(get_database)]
 Registry = Annotated[ProviderRegistry, Depends(get_registry)]
 Manager = Annotated[GenerationManager, Depends(get_manager)]
 AppSettings = Annotated[Settings, Depends(get_settings)]

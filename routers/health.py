@@ -3,16 +3,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import database
 from models import HealthOut
-from routers.deps import AppSettings, DbSession
+from routers.deps import AppSettings, Db
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health(db: DbSession, settings: AppSettings) -> HealthOut:
+async def health(db: Db, settings: AppSettings) -> HealthOut:
     """Service status, version, and whether the database answers."""
     try:
-        reachable = await database.ping(db)
+        reachable = await db.run(database.ping)
     except SQLAlchemyError:
         reachable = False
     return HealthOut(

@@ -21,14 +21,15 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        ("sqlite:///./chat_history.db", "sqlite+aiosqlite:///./chat_history.db"),
-        ("postgresql://u:p@db:5432/chat", "postgresql+asyncpg://u:p@db:5432/chat"),
-        ("postgres://u:p@db/chat", "postgresql+asyncpg://u:p@db/chat"),
-        ("sqlite+aiosqlite:///already.db", "sqlite+aiosqlite:///already.db"),
-        ("postgresql+asyncpg://u@db/chat", "postgresql+asyncpg://u@db/chat"),
+        ("sqlite:///./chat_history.db", "sqlite:///./chat_history.db"),
+        ("postgresql://u:p@db:5432/chat", "postgresql+psycopg://u:p@db:5432/chat"),
+        ("postgres://u:p@db/chat", "postgresql+psycopg://u:p@db/chat"),
+        ("sqlite+aiosqlite:///old.db", "sqlite:///old.db"),
+        ("postgresql+asyncpg://u@db/chat", "postgresql+psycopg://u@db/chat"),
+        ("postgresql+psycopg://u@db/chat", "postgresql+psycopg://u@db/chat"),
     ],
 )
-def test_database_urls_get_their_async_driver(
+def test_database_urls_get_the_driver_the_service_runs(
     monkeypatch: pytest.MonkeyPatch, given: str, expected: str
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", given)

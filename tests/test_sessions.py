@@ -140,13 +140,12 @@ async def test_renaming_a_session_changes_its_title_and_keeps_its_message_count(
 
 async def stored_message_sessions(settings: Settings) -> list[int]:
     """The session id of every message row in the test's database, read beside the running service."""
-    engine = database.create_engine(settings.database_url)
+    db = database.Database(settings.database_url)
     try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(select(database.ChatMessage.session_id))
-            return sorted(row[0] for row in rows)
+        rows = await db.run(lambda session: session.scalars(select(database.ChatMessage.session_id)).all())
+        return sorted(rows)
     finally:
-        await engine.dispose()
+        await db.close()
 
 
 async def test_deleting_a_session_answers_204_and_its_messages_are_gone(
