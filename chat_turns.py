@@ -112,24 +112,25 @@ class StoredTurn:
 def _store_turn(db: Session, body: ChatRequest, provider_id: str, model: str) -> StoredTurn:
     """One unit of work: find or create the session, read its history, insert the new rows."""
     if body.session_id is None:
-        session = database.create_session(
+        session_id = database.create_session(
             db,
             title=default_title(body),
             provider=body.provider,
             model=body.model,
             system_prompt=body.system_prompt,
         )
+        system_prompt = body.system_prompt
         history = []  # a session made just now has no history to read back
     else:
-        found = database.get_session(db, body.session_id)
-        if found is None:
+        session = database.get_session(db, body.session_id)
+        if session is None:
             raise database.NotFoundError(f"Session {body.session_id} not found")
-        session = found
-        history = [history_turn(row) for row in database.session_messages(db, session.id) if _in_context(row)]
+        session_id, system_prompt = session.id, session.system_prompt
+        history = [history_turn(row) for row in database.session_messages(db, session_id) if _in_context(row)]
     rows = [_row(m.role, m.content, m.images, m.videos, m.audios) for m in body.messages]
     rows.append(_row("assistant", "", provider=provider_id, model=model, status="streaming"))
-    *_, reply_id = database.add_messages(db, session.id, rows, touch=body.session_id is not None)
-    return StoredTurn(session.id, session.system_prompt, history, reply_id)
+    *_, reply_id = database.add_messages(db, session_id, rows, touch=body.session_id is not None)
+    return StoredTurn(session_id, system_prompt, history, reply_id)
 
 
 def _row(

@@ -177,16 +177,23 @@ def ping(db: Session) -> bool:
     return True
 
 
+# The per-turn statements are Core and built once: a reply's writes skip the ORM's unit of work.
+_INSERT_SESSION = insert(SESSIONS).returning(SESSIONS.c.id)
+_INSERT_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
+_TOUCH_SESSION = update(SESSIONS).where(SESSIONS.c.id == bindparam("session_id_"))
+_UPDATE_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("message_id_"))
+_UPDATE_STREAMING = _UPDATE_MESSAGE.where(MESSAGES.c.status == "streaming")
+
+
 # --- sessions -------------------------------------------------------------------------------
 
 
 def create_session(
     db: Session, *, title: str, provider: str, model: str, system_prompt: str | None = None
-) -> ChatSession:
-    row = ChatSession(title=title, provider=provider, model=model, system_prompt=system_prompt)
-    db.add(row)
-    db.flush()
-    return row
+) -> int:
+    """Insert a session and return its id (Core: a chat turn builds no ORM object for it)."""
+    fields = {"title": title, "provider": provider, "model": model, "system_prompt": system_prompt}
+    return int(db.execute(_INSERT_SESSION, fields).scalar_one())
 
 
 def get_session(db: Session, session_id: int) -> ChatSession | None:
@@ -251,13 +258,6 @@ def truncate_from(db: Session, session_id: int, message_id: int) -> bool:
 def session_messages(db: Session, session_id: int) -> Sequence[ChatMessage]:
     query = select(ChatMessage).where(ChatMessage.session_id == session_id).order_by(ChatMessage.id)
     return db.scalars(query).all()
-
-
-# The per-turn statements are Core and built once: a reply's writes skip the ORM's unit of work.
-_INSERT_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
-_TOUCH_SESSION = update(SESSIONS).where(SESSIONS.c.id == bindparam("session_id_"))
-_UPDATE_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("message_id_"))
-_UPDATE_STREAMING = _UPDATE_MESSAGE.where(MESSAGES.c.status == "streaming")
 
 
 def add_messages(

@@ -49,8 +49,11 @@ async def get_session(db: Db, session_id: int) -> SessionDetail:
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_session(db: Db, body: SessionCreate) -> SessionOut:
-    row = await db.run(database.create_session, **body.model_dump())
-    return SessionOut.model_validate(row)
+    def create(session: Session) -> SessionOut:
+        created = database.create_session(session, **body.model_dump())
+        return SessionOut.model_validate(_require(session, created))
+
+    return await db.run(create)
 
 
 @router.patch("/{session_id}")
