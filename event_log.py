@@ -2,6 +2,7 @@
 
 Events are numbered 1, 2, 3, ... in append order, so a consumer resumes after the last one it read.
 Consumers receive batches: every event that is ready when they wake, so one socket write carries them.
+Waiting arms no timer: the log's owner calls `ping` when its followers should send a keep-alive.
 """
 
 import asyncio
@@ -12,12 +13,14 @@ Event = dict[str, Any]
 
 
 class EventLog:
-    __slots__ = ("_changed", "closed", "events", "mirror")
+    __slots__ = ("_waiters", "closed", "events", "mirror")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.closed = False
-        self._changed: asyncio.Future[None] | None = None
+        # One future per waiting follower, resolved with True for a keep-alive ping. A follower
+        # that goes away cancels only its own future.
+        self._waiters: list[asyncio.Future[bool]] = []
         # Called with (number of the first event, events) on every append, to copy them elsewhere.
         self.mirror: Callable[[int, list[Event]], None] | None = None
 
@@ -25,28 +28,37 @@ class EventLog:
         self.events.append(event)
         if self.mirror is not None:
             self.mirror(len(self.events), [event])
-        self._wake()
+        self._wake(False)
 
     def extend(self, events: list[Event]) -> None:
         if events:
             self.events.extend(events)
             if self.mirror is not None:
                 self.mirror(len(self.events) - len(events) + 1, events)
-            self._wake()
+            self._wake(False)
 
     def close(self) -> None:
         self.closed = True
-        self._wake()
+        self._wake(False)
 
-    def _wake(self) -> None:
-        # One future shared by every waiting consumer, made only when someone waits.
-        if self._changed is not None:
-            if not self._changed.done():
-                self._changed.set_result(None)
-            self._changed = None
+    def ping(self) -> None:
+        """Have every waiting follower yield an empty batch (its cue for a keep-alive)."""
+        self._wake(True)
 
-    async def follow(self, after: int, idle: float) -> AsyncIterator[list[tuple[int, Event]]]:
-        """Yield batches of (number, event) after event `after`; an empty batch after `idle` s quiet."""
+    @property
+    def followed(self) -> bool:
+        """Whether a follower is waiting for the next event."""
+        return bool(self._waiters)
+
+    def _wake(self, ping: bool) -> None:
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(ping)
+
+    async def follow(self, after: int) -> AsyncIterator[list[tuple[int, Event]]]:
+        """Yield batches of (number, event) after event `after`; an empty batch on each `ping`."""
         position = after
         while True:
             if position < len(self.events):
@@ -56,9 +68,7 @@ class EventLog:
                 continue
             if self.closed:
                 return
-            if self._changed is None:
-                self._changed = asyncio.get_running_loop().create_future()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._changed), idle)
-            except TimeoutError:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            if await waiter:
                 yield []

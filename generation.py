@@ -90,6 +90,7 @@ class Generation:
         self.dirty = False
         self.began_at = time.monotonic()
         self.last_event_at = self.began_at
+        self.pinged_at = self.began_at
         self.abort_reason: Abort | None = None
         self.task: asyncio.Task[None] | None = None
         self._loop_checked = 0
@@ -331,7 +332,8 @@ class GenerationManager:
 
     def _tick(self) -> float:
         s = self.settings
-        return max(0.02, min(s.stream_flush_interval, s.first_token_timeout / 4, 0.5))
+        shortest = min(s.stream_flush_interval, s.first_token_timeout / 4, s.keepalive_seconds / 2, 0.5)
+        return max(0.02, shortest)
 
     async def _supervise(self) -> None:
         flushed = time.monotonic()
@@ -339,6 +341,7 @@ class GenerationManager:
             await asyncio.sleep(self._tick())
             try:
                 self._enforce_watchdogs()
+                self._keep_alive()
                 # The tick may be shorter than STREAM_FLUSH_INTERVAL (it also runs the watchdogs).
                 if time.monotonic() - flushed >= self.settings.stream_flush_interval:
                     flushed = time.monotonic()
@@ -358,6 +361,15 @@ class GenerationManager:
             generation.dirty = False
             rows[generation.message_id] = generation.snapshot()
         await self.db.run(database.update_messages, rows)
+
+    def _keep_alive(self) -> None:
+        """Ping the followers of replies quiet for KEEPALIVE_SECONDS (their wait arms no timer)."""
+        now = time.monotonic()
+        for generation in self.active.values():
+            quiet_since = max(generation.last_event_at, generation.pinged_at)
+            if generation.log.followed and now - quiet_since >= self.settings.keepalive_seconds:
+                generation.pinged_at = now
+                generation.log.ping()
 
     def _enforce_watchdogs(self) -> None:
         now = time.monotonic()

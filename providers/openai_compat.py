@@ -6,12 +6,12 @@ text lives) and overrides one of the small hooks below only where its wire reall
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import httpx2
 import openai
+import orjson
 
 # The SDK's own byte-level SSE decoder (CR/LF/CRLF, UTF-8 split across reads, comments); the
 # chunks are read as plain JSON because building the SDK's chunk models costs most of a chunk's CPU.
@@ -182,7 +182,7 @@ class OpenAICompatProvider(LLMProvider):
                 async for sse in events:
                     if sse.data.startswith("[DONE]"):
                         break
-                    chunk = json.loads(sse.data)
+                    chunk = orjson.loads(sse.data)
                     if chunk.get("error"):
                         raise stream_error(chunk["error"], http.request)
                     for event in self.events_from_chunk(chunk, splitter):

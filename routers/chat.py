@@ -4,12 +4,12 @@ POST /chat frames each event as exactly one `data:` line (the web client drops a
 the resume stream adds `id:` lines so a browser EventSource reconnects without gaps.
 """
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Header, Query, Response
-from fastapi.sse import EventSourceResponse, format_sse_event
+from fastapi.sse import format_sse_event
 
 import database
 from chat_turns import Started, start_continue, start_turn
@@ -17,6 +17,7 @@ from event_log import Event
 from generation import STOPPED, Generation, GenerationManager, stored_log
 from models import ChatRequest, ChatResponse, ContinueRequest, MessageOut
 from routers.deps import Db, Manager, Registry
+from routers.event_stream import EventStreamResponse
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
@@ -24,7 +25,7 @@ KEEPALIVE = b": keep-alive\n\n"
 
 
 def _encode(number: int, event: Event, with_id: bool) -> bytes:
-    data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    data = orjson.dumps(event).decode()  # compact, non-ASCII kept as is
     return format_sse_event(data_str=data, id=str(number) if with_id else None)
 
 
@@ -78,8 +79,8 @@ async def _answer(started: Started, stream: bool, manager: GenerationManager) ->
             and not getattr(error, "answered_in_stream", False)
         ):
             raise error
-        batches = generation.log.follow(0, manager.settings.keepalive_seconds)
-        return EventSourceResponse(_sse(manager, batches, False, generation), headers=headers)
+        batches = generation.log.follow(0)
+        return EventStreamResponse(_sse(manager, batches, False, generation), headers=headers)
     await generation.done.wait()
     if generation.error is not None:
         raise generation.error
@@ -102,18 +103,17 @@ async def resume(
 ) -> Response:
     """Replay the events after `Last-Event-ID` (or `?last_event_id=`), then follow live."""
     after = last_event_header if last_event_header is not None else last_event_id
-    keepalive = manager.settings.keepalive_seconds
     # The row decides whether the reply exists: a deleted one is not replayed from any log.
     message = await db.run(database.get_message, message_id)
     if message is None or message.role != "assistant":
         raise database.NotFoundError(f"Assistant message {message_id} not found")
     generation = manager.get(message_id)
     if generation is not None:
-        return EventSourceResponse(_sse(manager, generation.log.follow(after, keepalive), True, generation))
+        return EventStreamResponse(_sse(manager, generation.log.follow(after), True, generation))
     elsewhere = await manager.follow_elsewhere(message_id, after)
     if elsewhere is not None:
-        return EventSourceResponse(_sse(manager, elsewhere, True, None))
-    return EventSourceResponse(_sse(manager, stored_log(message).follow(after, keepalive), True, None))
+        return EventStreamResponse(_sse(manager, elsewhere, True, None))
+    return EventStreamResponse(_sse(manager, stored_log(message).follow(after), True, None))
 
 
 @router.post("/{message_id}/stop")
