@@ -66,6 +66,9 @@ def serve(settings: Settings) -> None:
 def main() -> None:
     settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # A line per vendor request would double the log of every chat; vendor failures are logged
+    # (and stored with the reply) by the service itself.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     serve(settings)
 
 

@@ -197,23 +197,29 @@ class OpenAICompatProvider(LLMProvider):
     def events_from_chunk(
         self, chunk: dict[str, Any], splitter: ThinkTagSplitter | None
     ) -> list[StreamEvent]:
+        # Runs for every relayed chunk: the hooks are called only for fields the chunk carries.
         events: list[StreamEvent] = []
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta")
             if delta:
                 events.extend(self.reasoning_events(delta))
-                events.extend(self.text_events(delta.get("content"), splitter))
-                events.extend(self.citation_events(delta))
+                content = delta.get("content")
+                if content:
+                    events.extend(self.text_events(content, splitter))
+                if delta.get("annotations"):
+                    events.extend(self.citation_events(delta))
             if choice.get("finish_reason"):
                 events.append(Finish(choice["finish_reason"]))
-        events.extend(self.usage_events(chunk))
+        if chunk.get("usage"):
+            events.extend(self.usage_events(chunk))
         return events
 
     def reasoning_events(self, delta: dict[str, Any]) -> Iterable[StreamEvent]:
         for name in self.reasoning_fields:
-            text = delta.get(name)
-            if isinstance(text, str) and text:
-                return (ReasoningDelta(text),)
+            if name in delta:
+                text = delta[name]
+                if isinstance(text, str) and text:
+                    return (ReasoningDelta(text),)
         return ()
 
     def text_events(self, content: Any, splitter: ThinkTagSplitter | None) -> Iterable[StreamEvent]:
