@@ -104,6 +104,20 @@ async def test_resume_after_the_end_replays_the_stored_reply(
     assert replay[-1] == {"done": True}
 
 
+async def test_replies_one_after_another_reuse_one_vendor_connection(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    # A stream read only up to `[DONE]` cannot go back to the pool: each chat would pay a new
+    # connection (and TLS handshake) to the vendor.
+    for text in ("one", "two", "three"):
+        vendor.queue(Reply(text_stream(text)))
+        events = await read_events(service, "POST", CHAT, json=ask())
+        assert events[-1] == {"done": True}
+    peers = {received.peer for received in vendor.requests}
+    assert len(vendor.requests) == 3
+    assert len(peers) == 1, peers
+
+
 async def test_resume_of_an_unknown_message_is_404(service: httpx.AsyncClient) -> None:
     response = await service.get(f"{CHAT}/999/stream")
     assert response.status_code == 404

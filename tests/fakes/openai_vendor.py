@@ -110,6 +110,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    peer: tuple[str, int] | None = None  # the client's address: one per TCP connection
 
 
 class FakeOpenAIVendor(StreamingVendor):
@@ -140,7 +141,8 @@ class FakeOpenAIVendor(StreamingVendor):
 
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
-        self.requests.append(Received(request.url.path, dict(request.headers), body))
+        peer = (request.client.host, request.client.port) if request.client else None
+        self.requests.append(Received(request.url.path, dict(request.headers), body, peer))
         reply = self.replies.popleft() if self.replies else Reply(text_stream("Hello", " world"))
         if reply.wait:
             await asyncio.sleep(reply.wait)
