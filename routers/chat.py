@@ -4,7 +4,7 @@ POST /chat frames each event as exactly one `data:` line (the web client drops a
 the resume stream adds `id:` lines so a browser EventSource reconnects without gaps.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import orjson
@@ -34,7 +34,7 @@ async def _sse(
     batches: AsyncIterator[list[tuple[int, Event]]],
     with_ids: bool,
     generation: Generation | None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Relay numbered events; every event ready at once goes out in one write."""
     try:
         async for batch in batches:

@@ -7,7 +7,7 @@ scope, which costs a relayed reply less CPU per request and per event.
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 class EventStreamResponse(Response):
     media_type = "text/event-stream"
 
-    def __init__(self, body: AsyncIterator[bytes], headers: Mapping[str, str] | None = None) -> None:
+    def __init__(self, body: AsyncGenerator[bytes, None], headers: Mapping[str, str] | None = None) -> None:
         self.body_iterator = body
         self.status_code = 200
         self.background = None
@@ -25,7 +25,7 @@ class EventStreamResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async with contextlib.AsyncExitStack() as stack:
             # Closing the iterator runs its cleanup now (the disconnect policy), not when collected.
-            stack.push_async_callback(_aclose, self.body_iterator)
+            stack.push_async_callback(self.body_iterator.aclose)
             try:
                 async with asyncio.timeout(None) as writing:
                     watcher = asyncio.create_task(_client_left(receive, writing))
@@ -47,9 +47,3 @@ async def _client_left(receive: Receive, writing: asyncio.Timeout) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
     writing.reschedule(asyncio.get_running_loop().time())
-
-
-async def _aclose(iterator: AsyncIterator[bytes]) -> None:
-    close = getattr(iterator, "aclose", None)
-    if close is not None:
-        await close()
