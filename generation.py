@@ -326,7 +326,7 @@ class GenerationManager:
 
     async def _store(self, generation: Generation) -> None:
         generation.dirty = False
-        await self.db.run(database.update_message, generation.message_id, **generation.snapshot())
+        await self.db.run_core(database.update_message, generation.message_id, **generation.snapshot())
 
     # --- supervision ------------------------------------------------------------------------
 
@@ -360,7 +360,7 @@ class GenerationManager:
         for generation in dirty:
             generation.dirty = False
             rows[generation.message_id] = generation.snapshot()
-        await self.db.run(database.update_messages, rows)
+        await self.db.run_core(database.update_messages, rows)
 
     def _keep_alive(self) -> None:
         """Ping the followers of replies quiet for KEEPALIVE_SECONDS (their wait arms no timer)."""
