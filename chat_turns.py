@@ -8,8 +8,9 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 import database
@@ -38,7 +39,19 @@ def split_options(
     return params, media, ignored
 
 
-def history_turn(row: database.ChatMessage) -> Turn:
+class StoredMessage(Protocol):
+    """A message row as the history needs it: an ORM ChatMessage or a Core row of its columns."""
+
+    role: str
+    content: str
+    status: str
+    images: list[str] | None
+    videos: list[str] | None
+    audios: list[str] | None
+    thought_signatures: list[str] | None
+
+
+def history_turn(row: StoredMessage) -> Turn:
     return Turn(
         role=row.role,
         content=row.content,
@@ -49,7 +62,7 @@ def history_turn(row: database.ChatMessage) -> Turn:
     )
 
 
-def _in_context(row: database.ChatMessage) -> bool:
+def _in_context(row: StoredMessage) -> bool:
     # A reply still being written, or one that failed before any text, is not context.
     return row.status != "streaming" and bool(row.content or row.images or row.videos or row.audios)
 
@@ -67,24 +80,28 @@ async def start_turn(manager: GenerationManager, registry: ProviderRegistry, bod
     if manager.draining:
         raise ServiceDraining()
     provider = registry.get(body.message_provider or body.provider)
-    model = body.message_model or body.model
     params, media, ignored = split_options(body.sent_options(), provider)
     # Media the provider cannot take (or a path outside uploads/) is refused before anything is stored.
     await check_media(provider, body.messages, manager.settings.upload_dir)
     # Once stored, the turn is launched even if this request is cancelled meanwhile: a stored
     # `streaming` row always has a generation that ends it.
-    stored = await asyncio.shield(manager.db.run(_store_turn, body, provider.id, model))
+    launching = asyncio.ensure_future(_store_and_launch(manager, body, provider, params, media))
+    return Started(await asyncio.shield(launching), ignored)
 
+
+async def _store_and_launch(
+    manager: GenerationManager,
+    body: ChatRequest,
+    provider: LLMProvider,
+    params: dict[str, Any],
+    media: dict[str, Any],
+) -> Generation:
+    model = body.message_model or body.model
+    stored = await manager.db.run_core(_store_turn, body, provider.id, model)
     turns = (
         *stored.history,
         *(
-            Turn(
-                m.role,
-                m.content,
-                tuple(m.images or ()),
-                tuple(m.videos or ()),
-                tuple(m.audios or ()),
-            )
+            Turn(m.role, m.content, tuple(m.images or ()), tuple(m.videos or ()), tuple(m.audios or ()))
             for m in body.messages
         ),
     )
@@ -98,7 +115,7 @@ async def start_turn(manager: GenerationManager, registry: ProviderRegistry, bod
     generation = Generation(
         session_id=stored.session_id, message_id=stored.reply_id, provider=provider, request=request
     )
-    return Started(await manager.launch(generation), ignored)
+    return await manager.launch(generation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +126,7 @@ class StoredTurn:
     reply_id: int
 
 
-def _store_turn(db: Session, body: ChatRequest, provider_id: str, model: str) -> StoredTurn:
+def _store_turn(db: Connection, body: ChatRequest, provider_id: str, model: str) -> StoredTurn:
     """One unit of work: find or create the session, read its history, insert the new rows."""
     if body.session_id is None:
         session_id = database.create_session(
@@ -122,11 +139,11 @@ def _store_turn(db: Session, body: ChatRequest, provider_id: str, model: str) ->
         system_prompt = body.system_prompt
         history = []  # a session made just now has no history to read back
     else:
-        session = database.get_session(db, body.session_id)
+        session = database.session_prompt(db, body.session_id)
         if session is None:
             raise database.NotFoundError(f"Session {body.session_id} not found")
-        session_id, system_prompt = session.id, session.system_prompt
-        history = [history_turn(row) for row in database.session_messages(db, session_id) if _in_context(row)]
+        session_id, system_prompt = body.session_id, session.system_prompt
+        history = [history_turn(row) for row in database.session_history(db, session_id) if _in_context(row)]
     rows = [_row(m.role, m.content, m.images, m.videos, m.audios) for m in body.messages]
     rows.append(_row("assistant", "", provider=provider_id, model=model, status="streaming"))
     *_, reply_id = database.add_messages(db, session_id, rows, touch=body.session_id is not None)

@@ -9,7 +9,10 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
+import database
 from app_factory import create_app
+from chat_turns import start_turn
+from models import ChatRequest
 from tests.conftest import SettingsFactory
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream
 from tests.fakes.server import ServerThread
@@ -293,3 +296,34 @@ async def test_idle_streams_get_keepalive_comments(
     async with asyncio.timeout(10), service.stream("POST", CHAT, json=ask()) as response:
         raw = b"".join([part async for part in response.aiter_bytes()])
     assert b": keep-alive\n\n" in raw
+
+
+async def test_a_turn_stored_as_its_request_is_cancelled_is_still_generated(
+    make_settings: SettingsFactory, vendor: FakeOpenAIVendor
+) -> None:
+    """A stored `streaming` row always gets the generation that ends it, whatever the request does."""
+    vendor.queue(paced(3, 0.01))
+    app = create_app(make_settings())
+    async with app.router.lifespan_context(app):
+        manager = app.state.manager
+        storing = asyncio.Event()
+        store = manager.db.run_core
+
+        async def signalled_store(*args: Any, **kwargs: Any) -> Any:
+            storing.set()
+            return await store(*args, **kwargs)
+
+        manager.db.run_core = signalled_store
+        request = asyncio.create_task(
+            start_turn(manager, app.state.registry, ChatRequest.model_validate(ask()))
+        )
+        await storing.wait()
+        request.cancel()  # while the turn's rows are being written
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        async with asyncio.timeout(10):
+            while not manager._recent:
+                await asyncio.sleep(0.01)
+        (generation,) = [g for _, g in manager._recent.values()]
+        row = await manager.db.run(database.get_message, generation.message_id)
+        assert (row.status, row.content) == ("complete", "w0 w1 w2 ")
