@@ -162,14 +162,11 @@ class Database:
             return work(connection, *args, **kwargs)
 
     def _connection(self) -> Connection:
+        # A connection lost to a disconnect is invalidated by SQLAlchemy and, once its unit of work
+        # has rolled back, reconnects by itself on the next use: the thread keeps the same object.
         connection: Connection | None = getattr(self._local, "connection", None)
-        if connection is not None and connection.invalidated:
-            # Lost (the server went away, say): hand it back and open another.
-            connection.close()
-            connection = None
-        if connection is None or connection.closed:
-            connection = self.engine.connect()
-            self._local.connection = connection
+        if connection is None:
+            connection = self._local.connection = self.engine.connect()
             with self._opened_lock:
                 self._opened.append(connection)
         return connection
