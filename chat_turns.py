@@ -42,6 +42,7 @@ def split_options(
 class StoredMessage(Protocol):
     """A message row as the history needs it: an ORM ChatMessage or a Core row of its columns."""
 
+    id: int
     role: str
     content: str
     status: str
@@ -137,17 +138,26 @@ def _store_turn(db: Connection, body: ChatRequest, provider_id: str, model: str)
             system_prompt=body.system_prompt,
         )
         system_prompt = body.system_prompt
-        history = []  # a session made just now has no history to read back
+        history: list[Turn] = []  # a session made just now has no history to read back
     else:
-        session = database.session_prompt(db, body.session_id)
-        if session is None:
-            raise database.NotFoundError(f"Session {body.session_id} not found")
-        session_id, system_prompt = body.session_id, session.system_prompt
-        history = [history_turn(row) for row in database.session_history(db, session_id) if _in_context(row)]
+        session_id = body.session_id
+        system_prompt, history = _session_context(db, session_id)
     rows = [_row(m.role, m.content, m.images, m.videos, m.audios) for m in body.messages]
     rows.append(_row("assistant", "", provider=provider_id, model=model, status="streaming"))
     *_, reply_id = database.add_messages(db, session_id, rows, touch=body.session_id is not None)
     return StoredTurn(session_id, system_prompt, history, reply_id)
+
+
+def _session_context(
+    db: database.SqlRunner, session_id: int, before: int | None = None
+) -> tuple[str | None, list[Turn]]:
+    """A session's system prompt and the stored turns that are context (those before `before`)."""
+    session = database.session_prompt(db, session_id)
+    if session is None:
+        raise database.NotFoundError(f"Session {session_id} not found")
+    rows = database.session_history(db, session_id)
+    history = [history_turn(m) for m in rows if _in_context(m) and (before is None or m.id < before)]
+    return session.system_prompt, history
 
 
 def _row(
@@ -187,7 +197,7 @@ class NotContinuable(Exception):
 
 def _reopen_reply(
     db: Session, message_id: int, registry: ProviderRegistry
-) -> tuple[database.ChatMessage, LLMProvider, str | None, list[database.ChatMessage]]:
+) -> tuple[database.ChatMessage, LLMProvider, str | None, list[Turn]]:
     """One unit of work: check the reply can be continued, read what came before, mark it streaming."""
     row = database.get_message(db, message_id)
     if row is None or row.role != "assistant":
@@ -199,11 +209,9 @@ def _reopen_reply(
         )
     # A vendor no longer configured is refused before the row changes.
     provider = registry.get(row.provider or "")
-    session = database.get_session(db, row.session_id)
-    assert session is not None  # a message always belongs to a session (foreign key)
-    earlier = [m for m in database.session_messages(db, row.session_id) if m.id < row.id]
+    system_prompt, history = _session_context(db, row.session_id, before=row.id)
     database.update_message(db, row.id, status="streaming", error=None, finish_reason=None)
-    return row, provider, session.system_prompt, earlier
+    return row, provider, system_prompt, history
 
 
 async def start_continue(manager: GenerationManager, registry: ProviderRegistry, message_id: int) -> Started:
@@ -213,13 +221,15 @@ async def start_continue(manager: GenerationManager, registry: ProviderRegistry,
     if message_id in manager.active:
         raise NotContinuable(f"Message {message_id} is still generating")
     # As in start_turn: a row marked streaming again is always driven by a generation.
-    reopened = await asyncio.shield(manager.db.run(_reopen_reply, message_id, registry))
-    row, provider, system_prompt, earlier = reopened
-    turns = (
-        *(history_turn(m) for m in earlier if _in_context(m)),
-        Turn("assistant", row.content),
-        Turn("user", CONTINUE_PROMPT),
-    )
+    launching = asyncio.ensure_future(_reopen_and_launch(manager, registry, message_id))
+    return Started(await asyncio.shield(launching), [])
+
+
+async def _reopen_and_launch(
+    manager: GenerationManager, registry: ProviderRegistry, message_id: int
+) -> Generation:
+    row, provider, system_prompt, history = await manager.db.run(_reopen_reply, message_id, registry)
+    turns = (*history, Turn("assistant", row.content), Turn("user", CONTINUE_PROMPT))
     request = ProviderRequest(model=row.model or "", messages=turns, system_prompt=system_prompt)
     generation = Generation(
         session_id=row.session_id,
@@ -229,4 +239,4 @@ async def start_continue(manager: GenerationManager, registry: ProviderRegistry,
         prefix=row.content,
         reasoning_prefix=row.thought_process or "",
     )
-    return Started(await manager.launch(generation), [])
+    return await manager.launch(generation)

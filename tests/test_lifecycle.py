@@ -11,7 +11,8 @@ from httpx_sse import aconnect_sse
 
 import database
 from app_factory import create_app
-from chat_turns import start_turn
+from chat_turns import start_continue, start_turn
+from generation import STOPPED, Generation, GenerationManager
 from models import ChatRequest
 from tests.conftest import SettingsFactory
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream
@@ -184,7 +185,7 @@ async def test_continue_appends_to_a_stopped_reply(
     service: httpx.AsyncClient, vendor: FakeOpenAIVendor
 ) -> None:
     vendor.queue(paced(500, 0.02))
-    first = await start_and_read(service, ask("tell a story"), 5)
+    first = await start_and_read(service, ask("tell a story", system_prompt="Be brief."), 5)
     session_id, message_id = first[0]["session_id"], first[1]["message_id"]
     partial = (await service.post(f"{CHAT}/{message_id}/stop")).json()["content"]
     vendor.queue(Reply(text_stream("and the", " end.")))
@@ -195,7 +196,11 @@ async def test_continue_appends_to_a_stopped_reply(
     assert row["content"] == partial + "and the end."
     assert row["status"] == "complete"
     sent = vendor.requests[-1].body["messages"]
-    assert sent[-2] == {"role": "assistant", "content": partial}
+    assert sent[:-1] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "tell a story"},
+        {"role": "assistant", "content": partial},
+    ]
     assert sent[-1]["role"] == "user"
     detail = (await service.get(f"/api/v1/sessions/{session_id}")).json()
     assert len(detail["messages"]) == 2
@@ -306,14 +311,7 @@ async def test_a_turn_stored_as_its_request_is_cancelled_is_still_generated(
     app = create_app(make_settings())
     async with app.router.lifespan_context(app):
         manager = app.state.manager
-        storing = asyncio.Event()
-        store = manager.db.run_core
-
-        async def signalled_store(*args: Any, **kwargs: Any) -> Any:
-            storing.set()
-            return await store(*args, **kwargs)
-
-        manager.db.run_core = signalled_store
+        storing = signal_calls(manager.db, "run_core")
         request = asyncio.create_task(
             start_turn(manager, app.state.registry, ChatRequest.model_validate(ask()))
         )
@@ -321,9 +319,52 @@ async def test_a_turn_stored_as_its_request_is_cancelled_is_still_generated(
         request.cancel()  # while the turn's rows are being written
         with pytest.raises(asyncio.CancelledError):
             await request
-        async with asyncio.timeout(10):
-            while not manager._recent:
-                await asyncio.sleep(0.01)
-        (generation,) = [g for _, g in manager._recent.values()]
+        generation = await next_ended(manager)
         row = await manager.db.run(database.get_message, generation.message_id)
         assert (row.status, row.content) == ("complete", "w0 w1 w2 ")
+
+
+async def test_a_continue_reopened_as_its_request_is_cancelled_is_still_generated(
+    make_settings: SettingsFactory, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(paced(500, 0.02), paced(2, 0.01))
+    app = create_app(make_settings())
+    async with app.router.lifespan_context(app):
+        manager = app.state.manager
+        started = await start_turn(manager, app.state.registry, ChatRequest.model_validate(ask()))
+        await started.generation.started.wait()
+        started.generation.abort(STOPPED)
+        stopped = await next_ended(manager)
+        reopening = signal_calls(manager.db, "run")
+        request = asyncio.create_task(start_continue(manager, app.state.registry, stopped.message_id))
+        await reopening.wait()
+        request.cancel()  # while the reply is being marked streaming again
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        await next_ended(manager)
+        row = await manager.db.run(database.get_message, stopped.message_id)
+        assert row.status == "complete"
+        assert row.content.endswith("w0 w1 ")
+
+
+def signal_calls(db: database.Database, method: str) -> asyncio.Event:
+    """An event set when `db.<method>` is next called (the call itself goes on unchanged)."""
+    called = asyncio.Event()
+    original = getattr(db, method)
+
+    async def signalled(*args: Any, **kwargs: Any) -> Any:
+        called.set()
+        return await original(*args, **kwargs)
+
+    setattr(db, method, signalled)
+    return called
+
+
+async def next_ended(manager: GenerationManager) -> Generation:
+    """Wait (bounded) for the next generation to end and be stored, and forget it."""
+    async with asyncio.timeout(10):
+        while not manager._recent:
+            await asyncio.sleep(0.01)
+    (_, generation), *_ = manager._recent.values()
+    manager._recent.clear()
+    return generation
