@@ -6,7 +6,7 @@ Waiting arms no timer: the log's owner calls `ping` when its followers should se
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 Event = dict[str, Any]
@@ -57,7 +57,7 @@ class EventLog:
                 if not waiter.done():
                     waiter.set_result(ping)
 
-    async def follow(self, after: int) -> AsyncIterator[list[tuple[int, Event]]]:
+    async def follow(self, after: int) -> AsyncGenerator[list[tuple[int, Event]], None]:
         """Yield batches of (number, event) after event `after`; an empty batch on each `ping`."""
         position = after
         while True:

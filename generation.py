@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -270,7 +270,7 @@ class GenerationManager:
 
     async def follow_elsewhere(
         self, message_id: int, after: int
-    ) -> AsyncIterator[list[tuple[int, Event]]] | None:
+    ) -> AsyncGenerator[list[tuple[int, Event]], None] | None:
         """The live event log of a reply another worker runs, or None."""
         if self.bus is None or not await self.bus.has_stream(message_id):
             return None

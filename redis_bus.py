@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import Any
 
 import redis.asyncio as redis
@@ -118,7 +118,7 @@ class RedisBus:
 
     async def follow(
         self, message_id: int, after: int, idle: float
-    ) -> AsyncIterator[list[tuple[int, Event]]]:
+    ) -> AsyncGenerator[list[tuple[int, Event]], None]:
         """Batches of (number, event) after event `after` until `done`; empty batch when idle."""
         key = stream_key(message_id)
         last = f"0-{after}"

@@ -4,16 +4,14 @@ POST /chat frames each event as exactly one `data:` line (the web client drops a
 the resume stream adds `id:` lines so a browser EventSource reconnects without gaps.
 """
 
-from collections.abc import AsyncGenerator, AsyncIterator
+import functools
+from collections.abc import Callable
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Header, Query, Response
-from fastapi.sse import format_sse_event
 
 import database
 from chat_turns import Started, start_continue, start_turn
-from event_log import Event
 from generation import STOPPED, Generation, GenerationManager, stored_log
 from models import ChatRequest, ChatResponse, ContinueRequest, MessageOut
 from routers.deps import Db, Manager, Registry
@@ -21,28 +19,12 @@ from routers.event_stream import EventStreamResponse
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
-KEEPALIVE = b": keep-alive\n\n"
 
-
-def _encode(number: int, event: Event, with_id: bool) -> bytes:
-    data = orjson.dumps(event).decode()  # compact, non-ASCII kept as is
-    return format_sse_event(data_str=data, id=str(number) if with_id else None)
-
-
-async def _sse(
-    manager: GenerationManager,
-    batches: AsyncIterator[list[tuple[int, Event]]],
-    with_ids: bool,
-    generation: Generation | None,
-) -> AsyncGenerator[bytes, None]:
-    """Relay numbered events; every event ready at once goes out in one write."""
-    try:
-        async for batch in batches:
-            yield b"".join(_encode(n, e, with_ids) for n, e in batch) if batch else KEEPALIVE
-    finally:
-        # Reached on a client disconnect too: the generation goes on unless the policy says stop.
-        if generation is not None and manager.settings.disconnect_policy == "stop":
-            generation.abort(STOPPED)
+def _stop_on_disconnect(manager: GenerationManager, generation: Generation) -> Callable[[], object] | None:
+    """What ends with a stream of a running reply: nothing, unless DISCONNECT_POLICY says stop."""
+    if manager.settings.disconnect_policy != "stop":
+        return None
+    return functools.partial(generation.abort, STOPPED)
 
 
 SSE_OR_JSON: dict[int | str, dict[str, Any]] = {
@@ -79,8 +61,12 @@ async def _answer(started: Started, stream: bool, manager: GenerationManager) ->
             and not getattr(error, "answered_in_stream", False)
         ):
             raise error
-        batches = generation.log.follow(0)
-        return EventStreamResponse(_sse(manager, batches, False, generation), headers=headers)
+        return EventStreamResponse(
+            generation.log.follow(0),
+            with_ids=False,
+            on_close=_stop_on_disconnect(manager, generation),
+            headers=headers,
+        )
     await generation.done.wait()
     if generation.error is not None:
         raise generation.error
@@ -109,11 +95,13 @@ async def resume(
         raise database.NotFoundError(f"Assistant message {message_id} not found")
     generation = manager.get(message_id)
     if generation is not None:
-        return EventStreamResponse(_sse(manager, generation.log.follow(after), True, generation))
+        return EventStreamResponse(
+            generation.log.follow(after), with_ids=True, on_close=_stop_on_disconnect(manager, generation)
+        )
     elsewhere = await manager.follow_elsewhere(message_id, after)
     if elsewhere is not None:
-        return EventStreamResponse(_sse(manager, elsewhere, True, None))
-    return EventStreamResponse(_sse(manager, stored_log(message).follow(after), True, None))
+        return EventStreamResponse(elsewhere, with_ids=True)
+    return EventStreamResponse(stored_log(message).follow(after), with_ids=True)
 
 
 @router.post("/{message_id}/stop")
