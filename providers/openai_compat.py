@@ -32,7 +32,7 @@ from providers.base import (
     Usage,
     pool_options,
 )
-from providers.errors import ProviderUnavailable, map_openai_errors
+from providers.errors import ProviderTimeout, ProviderUnavailable, map_openai_errors
 from providers.think_tags import ThinkTagSplitter
 
 if TYPE_CHECKING:
@@ -171,12 +171,7 @@ class OpenAICompatProvider(LLMProvider):
         payload = {**body, "model": request.model, "messages": messages, "stream": True}
         splitter = ThinkTagSplitter() if self.think_tags else None
         with map_openai_errors(self.id):
-            # The SDK sends (auth, retries, timeouts) and raises the vendor's HTTP errors; the body
-            # is built here and read as plain JSON, because the SDK's typed-parameter transform
-            # and chunk models cost more CPU than the rest of a relayed reply.
-            http = await self.client.post(
-                "/chat/completions", cast_to=httpx2.Response, body=payload, stream=True, stream_cls=None
-            )
+            http = await self._open_stream(payload)
             # Leaving this block (end, error, or a stop cancelling us) closes the upstream connection.
             try:
                 # The SDK's byte-level decoder does the same work with a regex and a buffer
@@ -201,6 +196,30 @@ class OpenAICompatProvider(LLMProvider):
         if splitter is not None:
             for event in splitter.flush():
                 yield event
+
+    async def _open_stream(self, payload: dict[str, Any]) -> httpx2.Response:
+        """Send the chat request; return once the vendor's answer has begun.
+
+        PROVIDER_TIMEOUT bounds reaching the vendor and the start of its answer, retries included.
+        From then on the stream's pace is the watchdogs' (FIRST_TOKEN_TIMEOUT, then
+        STREAM_IDLE_TIMEOUT): a reasoning model may think in silence for longer than a request may
+        take to start, and a body read that arms no timer costs each relayed chunk less.
+        """
+        # The SDK sends (auth, retries, error mapping); the body is built here and read as plain
+        # JSON, because the SDK's typed-parameter transform and chunk models cost more CPU than the
+        # rest of a relayed reply.
+        try:
+            async with asyncio.timeout(self.settings.provider_timeout):
+                return await self.client.post(
+                    "/chat/completions",
+                    cast_to=httpx2.Response,
+                    body=payload,
+                    stream=True,
+                    stream_cls=None,
+                    options={"timeout": httpx2.Timeout(self.settings.provider_timeout, read=None)},
+                )
+        except TimeoutError as exc:
+            raise ProviderTimeout(self.id, "the vendor did not answer in time") from exc
 
     def events_from_chunk(
         self, chunk: dict[str, Any], splitter: ThinkTagSplitter | None
