@@ -13,9 +13,9 @@ import httpx2
 import openai
 import orjson
 
-# The SDK's own SSE field decoder, fed the lines httpx2 splits (CR/LF/CRLF, UTF-8 split across
-# reads); the chunks are read as plain JSON because building the SDK's chunk models costs most of
-# a chunk's CPU.
+# The SDK's own byte-level SSE decoder (lines end at CR, LF or CRLF only, as SSE says; UTF-8 split
+# across reads); the chunks are read as plain JSON because building the SDK's chunk models costs
+# most of a chunk's CPU.
 from openai._streaming import SSEDecoder
 
 import media
@@ -174,15 +174,10 @@ class OpenAICompatProvider(LLMProvider):
             http = await self._open_stream(payload)
             # Leaving this block (end, error, or a stop cancelling us) closes the upstream connection.
             try:
-                # The SDK's byte-level decoder does the same work with a regex and a buffer
-                # copy per line; this costs a paced relay ~3 us less per chunk.
-                http.encoding = "utf-8"  # SSE is UTF-8 whatever the Content-Type says
-                decoder = SSEDecoder()
-                lines = http.aiter_lines()
-                async for line in lines:
-                    sse = decoder.decode(line)
-                    if sse is None:
-                        continue
+                # Not httpx2's aiter_lines: it splits at every Unicode line boundary, and JSON may
+                # carry U+2028 or U+0085 unescaped inside a string.
+                events = SSEDecoder().aiter_bytes(http.aiter_bytes())
+                async for sse in events:
                     if sse.data.startswith("[DONE]"):
                         break
                     chunk = orjson.loads(sse.data)
@@ -190,7 +185,7 @@ class OpenAICompatProvider(LLMProvider):
                         raise stream_error(chunk["error"], http.request)
                     for event in self.events_from_chunk(chunk, splitter):
                         yield event
-                await _read_to_end(lines)
+                await _read_to_end(events)
             finally:
                 await http.aclose()
         if splitter is not None:

@@ -108,6 +108,20 @@ async def test_each_sse_event_is_exactly_one_data_line_with_no_id_or_event_lines
     assert events[4] == {"content": "é ✓"}
 
 
+async def test_unicode_line_separators_in_a_vendors_json_do_not_split_its_sse_lines(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, chat: ChatCall
+) -> None:
+    # JSON may carry U+2028, U+2029 and U+0085 unescaped (vendors writing raw UTF-8 do); SSE lines
+    # end only at CR or LF, so they are text, not line breaks.
+    text = "one\u2028two\u2029three\u0085four"
+    vendor.queue(Reply(text_stream(text)))
+    reply = await chat(client, chat_body("deepseek", "hi"))
+    assert reply.status == 200
+    assert reply.text == text
+    stored = (await session_detail(client, reply.events[0]["session_id"]))["messages"][-1]
+    assert (stored["status"], stored["content"]) == ("complete", text)
+
+
 async def test_stream_false_returns_the_stored_assistant_message(
     client: httpx.AsyncClient, vendor: FakeOpenAIVendor, chat: ChatCall
 ) -> None:
