@@ -161,6 +161,11 @@ class GeminiProvider(LLMProvider):
             thinking_config=self._thinking(p),
             tools=self._tools(p) or None,
             media_resolution=self._media_resolution(p.get("media_resolution")),
+            # The SDK sends its timeout as X-Server-Timeout, the deadline Google gives the whole
+            # request, and uses it for every read of the stream: with PROVIDER_TIMEOUT a reply that
+            # ran longer (or thought in silence longer) was cut. A streamed reply's bounds are ours:
+            # MAX_GENERATION_SECONDS, and the watchdogs for its pauses.
+            http_options=types.HttpOptions(timeout=int(self.settings.max_generation_seconds * 1000)),
         )
 
     def _thinking(self, params: Any) -> types.ThinkingConfig | None:

@@ -340,15 +340,29 @@ async def test_dropped_connection_mid_stream_is_an_error_event(
     assert (await stored_reply(api, answer))["status"] == "error"
 
 
-async def test_vendor_silence_past_provider_timeout_is_http_504(
+async def test_a_reply_may_run_and_pause_past_provider_timeout(
     serve: Serve, gemini: FakeGeminiVendor
 ) -> None:
-    # The SDK's own timeout default is None; this proves PROVIDER_TIMEOUT reaches its HttpOptions.
+    # PROVIDER_TIMEOUT would reach Google as X-Server-Timeout, the whole request's deadline, and
+    # bound every read: a streamed reply is bounded by MAX_GENERATION_SECONDS and the watchdogs.
+    gemini.queue(Reply([sse(response(part("Slow"))), sse(response(part(" and steady")))], delay=0.6))
+    async with serve(provider_timeout=0.3, max_generation_seconds=90) as http:
+        answer = await ask(http)
+        stored = await stored_reply(http, answer)
+    assert answer.text == "Slow and steady"
+    assert (stored["status"], stored["content"]) == ("complete", "Slow and steady")
+    assert gemini.requests[-1].headers["x-server-timeout"] == "90"
+
+
+async def test_vendor_silence_past_first_token_timeout_is_http_504(
+    serve: Serve, gemini: FakeGeminiVendor
+) -> None:
     gemini.queue(Reply([], stall=5))
-    async with serve(provider_timeout=0.3) as http:
+    async with serve(first_token_timeout=0.3) as http:
         answer = await ask(http)
     assert answer.status == 504
-    assert answer.json["detail"] == "gemini: the vendor did not answer in time"
+    assert answer.json["detail"].startswith("gemini: ")
+    assert "FIRST_TOKEN_TIMEOUT" in answer.json["detail"]
 
 
 async def test_stop_closes_the_upstream_stream(api: httpx.AsyncClient, gemini: FakeGeminiVendor) -> None:
