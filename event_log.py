@@ -6,6 +6,7 @@ Waiting arms no timer: the log's owner calls `ping` when its followers should se
 """
 
 import asyncio
+import itertools
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
@@ -63,7 +64,7 @@ class EventLog:
         while True:
             if position < len(self.events):
                 batch = self.events[position:]
-                yield [(position + i + 1, event) for i, event in enumerate(batch)]
+                yield list(zip(itertools.count(position + 1), batch))
                 position += len(batch)
                 continue
             if self.closed:

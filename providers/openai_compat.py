@@ -178,9 +178,10 @@ class OpenAICompatProvider(LLMProvider):
                 # carry U+2028 or U+0085 unescaped inside a string.
                 events = SSEDecoder().aiter_bytes(http.aiter_bytes())
                 async for sse in events:
-                    if sse.data.startswith("[DONE]"):
+                    data = sse.data
+                    if data.startswith("[DONE]"):
                         break
-                    chunk = orjson.loads(sse.data)
+                    chunk = orjson.loads(data)
                     if chunk.get("error"):
                         raise stream_error(chunk["error"], http.request)
                     for event in self.events_from_chunk(chunk, splitter):
