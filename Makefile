@@ -14,6 +14,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	scripts/install-redis.sh
+	scripts/install-postgres.sh
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
