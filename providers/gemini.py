@@ -1,4 +1,4 @@
-"""Gemini through Google's google-genai SDK: streamed chat, thinking, grounding, media in, Imagen out.
+"""Gemini through Google's google-genai SDK: streamed chat, thinking, grounding, media in, images out.
 
 The wire differs from OpenAI's everywhere (contents/parts, thought parts and signatures, grounding
 metadata, safety blocks), so this vendor has its own module on the shared `LLMProvider` base.
@@ -143,6 +143,12 @@ class GeminiProvider(LLMProvider):
                 async for chunk in chunks:
                     for event in chunk_events(chunk, self.id, seen_urls):
                         yield event
+                    images = [
+                        await media.save_generated(data, mime, self.settings.upload_dir)
+                        for data, mime in inline_images(chunk)
+                    ]
+                    if images:
+                        yield MediaOutput("images", tuple(images))
                     # Every chunk repeats the cumulative usage; the last one is the total.
                     usage = chunk.usage_metadata or usage
         if usage is not None:
@@ -304,6 +310,17 @@ def part_events(parts: Iterable[types.Part]) -> Iterator[StreamEvent]:
         if part.thought_signature:
             # The SDK hands the opaque signature over as bytes; we store and send back base64.
             yield ThoughtSignature(base64.b64encode(part.thought_signature).decode())
+
+
+def inline_images(chunk: types.GenerateContentResponse) -> Iterator[tuple[bytes, str]]:
+    """The images an image-output model sends inline (`inlineData`), as bytes and MIME type."""
+    candidate = chunk.candidates[0] if chunk.candidates else None
+    parts = candidate.content.parts if candidate is not None and candidate.content is not None else None
+    for part in parts or ():
+        blob = part.inline_data
+        mime = blob.mime_type if blob is not None else None
+        if blob is not None and blob.data and mime and mime.startswith("image/"):
+            yield blob.data, mime
 
 
 def grounding_events(meta: types.GroundingMetadata | None, seen_urls: set[str]) -> Iterator[StreamEvent]:

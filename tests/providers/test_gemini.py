@@ -415,6 +415,21 @@ async def test_imagen_images_are_saved_streamed_and_stored(
     assert (await stored_reply(api, answer))["images"] == images
 
 
+async def test_images_an_image_model_sends_inline_are_saved_streamed_and_stored(
+    api: httpx.AsyncClient, gemini: FakeGeminiVendor, upload_dir: Path
+) -> None:
+    image = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(PNG).decode()}}
+    gemini.queue(Reply([sse(response(part("Here is your cat:"))), sse(response(image, finish="STOP"))]))
+    answer = await ask(api, "Draw a cat", model="gemini-2.5-flash-image")
+    assert answer.text == "Here is your cat:"
+    [images] = [e["images"] for e in answer.events if "images" in e]
+    assert len(images) == 1 and images[0].startswith("/uploads/") and images[0].endswith(".png")
+    assert (upload_dir / images[0].removeprefix("/uploads/")).read_bytes() == PNG
+    assert (await api.get(images[0])).content == PNG
+    stored = await stored_reply(api, answer)
+    assert (stored["status"], stored["images"]) == ("complete", images)
+
+
 async def test_imagen_with_every_image_filtered_says_why(
     api: httpx.AsyncClient, gemini: FakeGeminiVendor
 ) -> None:
