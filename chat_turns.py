@@ -30,10 +30,10 @@ class Started:
 
 
 def split_options(
-    options: Mapping[str, Any], provider: LLMProvider
+    options: Mapping[str, Any], provider: LLMProvider, model: str
 ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-    """Sort the sent options into vendor parameters, media settings, and those this vendor ignores."""
-    params = {k: v for k, v in options.items() if k not in MEDIA_FIELDS and provider.accepts(k)}
+    """Sort the sent options into vendor parameters, media settings, and those this model ignores."""
+    params = {k: v for k, v in options.items() if k not in MEDIA_FIELDS and provider.accepts(k, model)}
     media = {k: v for k, v in options.items() if k in provider.media_params}
     ignored = sorted(set(options) - set(params) - set(media))
     return params, media, ignored
@@ -81,7 +81,7 @@ async def start_turn(manager: GenerationManager, registry: ProviderRegistry, bod
     if manager.draining:
         raise ServiceDraining()
     provider = registry.get(body.message_provider or body.provider)
-    params, media, ignored = split_options(body.sent_options(), provider)
+    params, media, ignored = split_options(body.sent_options(), provider, body.message_model or body.model)
     # Media the provider cannot take (or a path outside uploads/) is refused before anything is stored.
     await check_media(provider, body.messages, manager.settings.upload_dir)
     # Once stored, the turn is launched even if this request is cancelled meanwhile: a stored

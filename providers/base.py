@@ -163,8 +163,8 @@ class LLMProvider(ABC):
     def configured(self) -> bool:
         return bool(self.api_key)
 
-    def accepts(self, param: str) -> bool:
-        """Whether a chat-request field is forwarded to (or used for) this vendor."""
+    def accepts(self, param: str, model: str) -> bool:
+        """Whether a chat-request field is forwarded to (or used for) this vendor's `model`."""
         return param in self.common_params or param in self.extra_params
 
     @abstractmethod

@@ -80,7 +80,6 @@ class DoubaoProvider(OpenAICompatProvider):
     reasoning_fields = ("reasoning_content",)
     # Ark streams reasoning in its own field, never as <think> tags in the content.
     think_tags = False
-    extra_params = (CHAT_PARAMS | IMAGE_PARAMS | VIDEO_PARAMS) - COMMON_PARAMS
     # Chat takes image_url parts (detail, image_pixel_limit) and video_url parts (fps), each a URL
     # or a data URL (https://www.volcengine.com/docs/82379/1362931, .../1895586).
     media_kinds = frozenset({"image", "video"})
@@ -96,11 +95,13 @@ class DoubaoProvider(OpenAICompatProvider):
     # Seconds between polls of a video task, and between "still working" events while we wait.
     poll_interval: ClassVar[float] = 3.0
 
+    def accepts(self, param: str, model: str) -> bool:
+        # Knobs of another kind of model (a video duration sent to a chat model) are not sent, and
+        # X-Ignored-Parameters names them.
+        return param in profile_for(model).params
+
     async def stream(self, request: ProviderRequest) -> AsyncIterator[StreamEvent]:
         profile = profile_for(request.model)
-        # Knobs of another kind of model (a video duration sent to a chat model) are dropped.
-        params = {key: value for key, value in request.params.items() if key in profile.params}
-        request = dataclasses.replace(request, params=params)
         if profile.kind == "image":
             events = self._images(request)
         elif profile.kind == "video":

@@ -113,6 +113,19 @@ async def test_chat_streams_reasoning_and_sends_thinking_in_ark_form(
     assert (stored["content"], stored["thought_process"]) == ("9.9 更大。", "用户问9.9 和 9.11哪个大。")
 
 
+async def test_knobs_of_another_kind_of_model_are_named_in_x_ignored_parameters(
+    http: httpx.AsyncClient, ark: FakeArkVendor
+) -> None:
+    body = turn(CHAT_MODEL, "hi", duration=5, size="2K", temperature=0.2, stream=False)
+    async with asyncio.timeout(10):
+        response = await http.post("/api/v1/chat", json=body)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-ignored-parameters"] == "duration, size"
+    sent = ark.sent("/chat/completions")[0].body
+    assert sent["temperature"] == 0.2
+    assert "duration" not in sent and "size" not in sent
+
+
 async def test_chat_media_go_as_image_url_and_video_url_parts_with_their_settings(
     http: httpx.AsyncClient, ark: FakeArkVendor
 ) -> None:
