@@ -40,7 +40,7 @@ def split_options(
 
 
 class StoredMessage(Protocol):
-    """A message row as the history needs it: an ORM ChatMessage or a Core row of its columns."""
+    """A stored message as the history needs it (a Core row of ChatMessage's columns)."""
 
     id: int
     role: str

@@ -172,7 +172,7 @@ class Database:
         return connection
 
     async def create_tables(self) -> None:
-        await self.run(lambda session: Base.metadata.create_all(session.connection()))
+        await self.run_core(Base.metadata.create_all)
 
     async def close(self) -> None:
         def close_all() -> None:
@@ -307,11 +307,6 @@ def truncate_from(db: Session, session_id: int, message_id: int) -> bool:
 def session_history(db: SqlRunner, session_id: int) -> Sequence[Row[Any]]:
     """A session's messages as Core rows (the columns of ChatMessage), oldest first."""
     return db.execute(_SESSION_HISTORY, {"session_id_": session_id}).all()
-
-
-def session_messages(db: Session, session_id: int) -> Sequence[ChatMessage]:
-    query = select(ChatMessage).where(ChatMessage.session_id == session_id).order_by(ChatMessage.id)
-    return db.scalars(query).all()
 
 
 def add_messages(

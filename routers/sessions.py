@@ -40,7 +40,7 @@ async def get_session(db: Db, session_id: int) -> SessionDetail:
 
     def read(session: Session) -> SessionDetail:
         row = _require(session, session_id)
-        messages = [MessageOut.model_validate(m) for m in database.session_messages(session, session_id)]
+        messages = [MessageOut.model_validate(m) for m in database.session_history(session, session_id)]
         summary = SessionOut.model_validate(row).model_dump(exclude={"message_count"})
         return SessionDetail(**summary, message_count=len(messages), messages=messages)
 
