@@ -13,11 +13,6 @@ import httpx2
 import openai
 import orjson
 
-# The SDK's own byte-level SSE decoder (lines end at CR, LF or CRLF only, as SSE says; UTF-8 split
-# across reads); the chunks are read as plain JSON because building the SDK's chunk models costs
-# most of a chunk's CPU.
-from openai._streaming import SSEDecoder
-
 import media
 from providers.base import (
     Finish,
@@ -33,6 +28,7 @@ from providers.base import (
     pool_options,
 )
 from providers.errors import ProviderTimeout, ProviderUnavailable, map_openai_errors
+from providers.sse import sse_data
 from providers.think_tags import ThinkTagSplitter
 
 if TYPE_CHECKING:
@@ -174,11 +170,9 @@ class OpenAICompatProvider(LLMProvider):
             http = await self._open_stream(payload)
             # Leaving this block (end, error, or a stop cancelling us) closes the upstream connection.
             try:
-                # Not httpx2's aiter_lines: it splits at every Unicode line boundary, and JSON may
-                # carry U+2028 or U+0085 unescaped inside a string.
-                events = SSEDecoder().aiter_bytes(http.aiter_bytes())
-                async for sse in events:
-                    data = sse.data
+                # Read as plain JSON: building the SDK's chunk models costs most of a chunk's CPU.
+                events = sse_data(http.aiter_bytes())
+                async for data in events:
                     if data.startswith("[DONE]"):
                         break
                     chunk = orjson.loads(data)

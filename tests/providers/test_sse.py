@@ -1,0 +1,48 @@
+"""Reading a vendor's event stream: however the body is cut into reads, the same events come out."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from providers.sse import sse_data
+
+BODY = (
+    "\ufeff: keep-alive comment\r\n"
+    "\r\n"
+    'data: {"text": "é ✓ one\u2028two"}\r\n'
+    "\r\n"
+    "event: message\n"
+    "id: 7\n"
+    "data: first line\n"
+    "data:second line\n"
+    "\n"
+    "retry: 3000\r"
+    "data: [DONE]\r"
+    "\r"
+).encode()
+
+EVENTS = ['{"text": "é ✓ one\u2028two"}', "first line\nsecond line", "[DONE]"]
+
+
+async def reads(body: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+async def collect(body: AsyncIterator[bytes]) -> list[str]:
+    return [data async for data in sse_data(body)]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 64, len(BODY)])
+async def test_events_are_the_same_however_the_body_is_split(size: int) -> None:
+    # Size 1 splits every CRLF and every multi-byte character between two reads.
+    assert await collect(reads(BODY, size)) == EVENTS
+
+
+async def test_an_event_the_body_ends_inside_is_not_delivered() -> None:
+    assert await collect(reads(b'data: {"a": 1}\n\ndata: {"b"', 4)) == ['{"a": 1}']
+    assert await collect(reads(b'data: {"a": 1}\n\ndata: {"b": 2}\n', 4)) == ['{"a": 1}']
+
+
+async def test_bytes_that_are_not_utf8_become_replacement_characters() -> None:
+    assert await collect(reads(b"data: a\xffb\n\n", 1)) == ["a\ufffdb"]
