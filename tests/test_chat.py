@@ -1,6 +1,7 @@
 """POST /chat through every OpenAI-compatible vendor: relaying, storing, history, parameters, SSE framing."""
 
 import asyncio
+import gzip
 import json
 from typing import Any
 
@@ -120,6 +121,19 @@ async def test_unicode_line_separators_in_a_vendors_json_do_not_split_its_sse_li
     assert reply.text == text
     stored = (await session_detail(client, reply.events[0]["session_id"]))["messages"][-1]
     assert (stored["status"], stored["content"]) == ("complete", text)
+
+
+async def test_a_vendor_that_compresses_its_event_stream_is_read_through_the_compression(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, chat: ChatCall
+) -> None:
+    # The SDK asks for gzip; a vendor (or a proxy in front of it) may use it for the stream too.
+    body = gzip.compress(b"".join(text_stream("Hello", " compressed", " world")))
+    vendor.queue(Reply([body], headers={"content-encoding": "gzip"}))
+    reply = await chat(client, chat_body("deepseek", "hi"))
+    assert reply.status == 200
+    assert reply.text == "Hello compressed world"
+    stored = (await session_detail(client, reply.events[0]["session_id"]))["messages"][-1]
+    assert (stored["status"], stored["content"]) == ("complete", "Hello compressed world")
 
 
 async def test_stream_false_returns_the_stored_assistant_message(
