@@ -1,7 +1,9 @@
 """`python main.py`: serve the app with uvicorn on BACKEND_HOST:BACKEND_PORT."""
 
 import asyncio
+import gc
 import logging
+import socket
 from types import FrameType
 
 import uvicorn
@@ -30,6 +32,14 @@ class DrainingServer(uvicorn.Server):
     async def serve(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)  # type: ignore[arg-type]
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # What exists now (modules, the app, vendor clients) lives as long as the process. Frozen,
+        # it is left out of every full garbage collection, which under load would otherwise walk
+        # these ~200,000 objects again each time, the event loop standing still meanwhile.
+        gc.collect()
+        gc.freeze()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         manager: GenerationManager | None = getattr(self.app.state, "manager", None)
