@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx2
+
 from bench import procs
 from bench.client import Connection, Result
 from bench.fake_vendor import expected_text, parse_plan
@@ -281,6 +283,11 @@ async def measure(args: argparse.Namespace, targets: list[Target]) -> Figures:
             figures.holds[name] = await hold_streams(
                 by_name[name], args.hold_model, args.hold_streams, args.timeout
             )
+        # The streams leave up to 200 idle connections in the relay's vendor pool until their
+        # keep-alive expires, and until then every request's pool bookkeeping checks each one
+        # (some 10 ms of CPU per request for 200). The bare relay's have expired during the
+        # service's phase; the service's expire here, before the per-request phases.
+        await asyncio.sleep(httpx2.Limits().keepalive_expiry + 1)
     # (phase, model, requests per round, concurrency); the rounds alternate between the targets,
     # so a burst of load from elsewhere on the machine falls on all three alike.
     rounds = args.rounds
