@@ -502,7 +502,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hold-streams", type=int, default=1000)
     parser.add_argument("--hold-model", default="bench-paced-20-1000ms")
     # The machine drifting between rounds is the largest noise: with 4 rounds, runs of one build
-    # measured the paced ratio from 1.14x to 1.32x; with 12, three runs measured 1.21x to 1.23x.
+    # measured the paced ratio from 1.14x to 1.31x; with 12, three runs measured 1.21x to 1.23x.
     parser.add_argument("--rounds", type=int, default=12, help="alternations between the targets per phase")
     parser.add_argument("--timeout", type=float, default=180, help="seconds allowed per request")
     args = parser.parse_args(argv)
