@@ -22,9 +22,7 @@ class ThinkTagSplitter:
     def feed(self, chunk: str) -> list[TextDelta | ReasoningDelta]:
         if not self._buffer and "<" not in chunk:
             # Fast path: nothing to look at, which is almost every chunk.
-            if not chunk:
-                return []
-            return [ReasoningDelta(chunk) if self._inside else TextDelta(chunk)]
+            return [self._emit(chunk)] if chunk else []
         self._buffer += chunk
         out: list[TextDelta | ReasoningDelta] = []
         while self._buffer:
