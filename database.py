@@ -1,18 +1,24 @@
 """Tables, the engine, and the persistence functions routers and generations call.
 
-SQLAlchemy runs synchronously on a thread of its own, and `db.run(work, ...)` runs
-`work(session, ...)` there as one unit of work, committed when it returns. One thread hop per unit
-of work, where the asyncio driver made several per statement: a chat turn's writes cost about a
-fifth of the CPU they did through `sqlalchemy.ext.asyncio` and aiosqlite (bench/README figures).
-A chat turn's own units use `db.run_core`, which hands `work` the thread's Connection: prebuilt
-Core statements without an ORM Session cost half as much again.
+SQLAlchemy runs synchronously. `db.run(work, ...)` runs `work(session, ...)` on a database thread
+as one unit of work, committed when it returns: one thread hop per unit, where the asyncio driver
+made several per statement. A chat turn's own units use `db.run_core`, which hands `work` a
+Connection: prebuilt Core statements without an ORM Session cost half as much again.
+
+On a SQLite file, `run_core` runs on the event loop itself whenever nothing is queued on the
+database thread. Its statements take tens of microseconds there (no sync on commit: WAL with
+synchronous=NORMAL), less than the hop to a thread and back costs in CPU and latency. The loop never
+waits for SQLite meanwhile: units already queued on the thread keep their turn (the unit then queues
+behind them), and the WAL is checkpointed on a thread of its own, since a checkpoint copies and
+syncs pages for tens of milliseconds.
 """
 
 import asyncio
 import functools
+import logging
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
@@ -35,11 +41,16 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import create_engine as sa_create_engine
-from sqlalchemy.engine import Connection, Dialect, Engine, Row
+from sqlalchemy.engine import Connection, Dialect, Engine, Row, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 P = ParamSpec("P")
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+# Seconds from a commit on a SQLite file to the WAL checkpoint it schedules.
+CHECKPOINT_DELAY = 1.0
+
 # What the Core statement helpers below run on: a Session's unit of work, or a bare Connection's.
 SqlRunner = Session | Connection
 
@@ -117,36 +128,53 @@ MESSAGES = cast(Table, ChatMessage.__table__)
 
 
 class Database:
-    """The engine and the thread(s) that use it; every unit of work goes through `run` or `run_core`."""
+    """The engine and the threads that use it; every unit of work goes through `run` or `run_core`."""
 
     def __init__(self, database_url: str) -> None:
         is_sqlite = database_url.startswith("sqlite")
         # SQLite takes one writer at a time, and a writer that finds the lock taken sleeps in
-        # SQLite's busy handler (1, 2, 5, ... 100 ms steps): one connection on one thread queues
-        # the units of work instead, first come first served, without sleeping.
+        # SQLite's busy handler (1, 2, 5, ... 100 ms steps): one database thread queues the units
+        # of work instead, first come first served, without sleeping.
         workers = 1 if is_sqlite else 8
-        self.engine = create_engine(database_url, pool_size=workers)
+        self.inline = is_sqlite and is_sqlite_file(database_url)
+        # Inline, the loop and the checkpoint thread keep a connection each besides the workers'.
+        self.engine = create_engine(database_url, pool_size=workers + 2 if self.inline else workers)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="database")
-        # Each database thread keeps its connection: no pool checkout and reset per unit of work.
+        self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="database-checkpoint")
+        # Each thread keeps its connection: no pool checkout and reset per unit of work.
         self._local = threading.local()
         self._opened: list[Connection] = []
         self._opened_lock = threading.Lock()
+        # The unit submitted last to the database thread; until it is done, run_core queues too.
+        self._queued: Future[Any] | None = None
+        self._checkpoint_due: asyncio.TimerHandle | None = None
+        self._checkpointing: Future[None] | None = None
 
     async def run(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `work(session, ...)` on a database thread; commit if it returns, roll back if it raises.
 
-        A caller cancelled meanwhile stops waiting, but the unit of work still completes or rolls
-        back as a whole: no half-written turn is left behind.
+        A caller cancelled meanwhile stops waiting, but the unit of work still runs, and completes
+        or rolls back as a whole: no half-written turn is left behind.
         """
-        call = functools.partial(self._unit, work, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        return await self._on_thread(functools.partial(self._unit, work, *args, **kwargs))
 
     async def run_core(
         self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """Like `run`, for work done in Core statements alone: `work(connection, ...)`, no Session."""
-        call = functools.partial(self._core_unit, work, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        """Like `run`, for work done in Core statements alone: `work(connection, ...)`, no Session.
+
+        On a SQLite file with nothing queued on the database thread, it runs at once, on the loop.
+        """
+        if self.inline and (self._queued is None or self._queued.done()):
+            self._checkpoint_soon()
+            return self._core_unit(work, *args, **kwargs)
+        return await self._on_thread(functools.partial(self._core_unit, work, *args, **kwargs))
+
+    async def _on_thread(self, call: Callable[[], T]) -> T:
+        queued = self._queued = self._executor.submit(call)
+        if self.inline:
+            self._checkpoint_soon()
+        return await asyncio.shield(asyncio.wrap_future(queued))
 
     def _unit(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         session = Session(bind=self._connection(), expire_on_commit=False)
@@ -171,18 +199,48 @@ class Database:
                 self._opened.append(connection)
         return connection
 
+    def _checkpoint_soon(self) -> None:
+        if self._checkpoint_due is None:
+            self._checkpoint_due = asyncio.get_running_loop().call_later(CHECKPOINT_DELAY, self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        self._checkpoint_due = None
+        if self._checkpointing is not None and not self._checkpointing.done():
+            self._checkpoint_soon()  # the last checkpoint is still copying pages
+            return
+        self._checkpointing = self._checkpointer.submit(self._checkpoint_wal)
+
+    def _checkpoint_wal(self) -> None:
+        try:
+            # PASSIVE: copies what no reader still needs and never blocks a writer.
+            self._core_unit(lambda db: db.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)"))
+        except Exception:
+            logger.exception("SQLite WAL checkpoint failed; the next commit schedules another")
+
     async def create_tables(self) -> None:
         await self.run_core(Base.metadata.create_all)
 
     async def close(self) -> None:
+        if self._checkpoint_due is not None:
+            self._checkpoint_due.cancel()
+        if self._checkpointing is not None:
+            await asyncio.wrap_future(self._checkpointing)
+
         def close_all() -> None:
+            # The last connection to close checkpoints the WAL into the database file.
             for connection in self._opened:
                 connection.close()
             self.engine.dispose()
 
-        # On the database thread: SQLite closes a connection only on the thread that opened it.
+        # On the database thread: a SQLite :memory: database lives in that thread's connection.
         await asyncio.get_running_loop().run_in_executor(self._executor, close_all)
         self._executor.shutdown(wait=True)
+        self._checkpointer.shutdown(wait=True)
+
+
+def is_sqlite_file(database_url: str) -> bool:
+    url = make_url(database_url)
+    return url.database not in (None, "", ":memory:") and url.query.get("mode") != "memory"
 
 
 def create_engine(database_url: str, pool_size: int = 1) -> Engine:
@@ -207,6 +265,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         "foreign_keys=ON",
         "busy_timeout=30000",
         "synchronous=NORMAL",
+        # Checkpoints are the Database's checkpoint thread's (a commit would otherwise run one).
+        "wal_autocheckpoint=0",
     ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
