@@ -11,7 +11,7 @@ from httpx_sse import aconnect_sse
 
 import database
 from app_factory import create_app
-from chat_turns import start_continue, start_turn
+from chat_turns import _store_turn, start_continue, start_turn
 from generation import STOPPED, Generation, GenerationManager
 from models import ChatRequest
 from tests.conftest import SettingsFactory
@@ -345,6 +345,59 @@ async def test_a_continue_reopened_as_its_request_is_cancelled_is_still_generate
         row = await manager.db.run(database.get_message, stopped.message_id)
         assert row.status == "complete"
         assert row.content.endswith("w0 w1 ")
+
+
+async def test_the_vendor_request_is_under_way_before_the_turn_is_stored(
+    make_settings: SettingsFactory, vendor: FakeOpenAIVendor
+) -> None:
+    """Storing the turn overlaps the vendor's time to answer instead of adding to it."""
+    vendor.queue(paced(3, 0.01))
+    app = create_app(make_settings())
+    async with app.router.lifespan_context(app):
+        manager = app.state.manager
+        store = manager.db.run_core
+
+        async def store_once_the_vendor_has_the_request(work: Any, *args: Any, **kwargs: Any) -> Any:
+            if work is _store_turn:
+                async with asyncio.timeout(5):
+                    while not vendor.requests:
+                        await asyncio.sleep(0.01)
+            return await store(work, *args, **kwargs)
+
+        manager.db.run_core = store_once_the_vendor_has_the_request
+        started = await start_turn(manager, app.state.registry, ChatRequest.model_validate(ask()))
+        await next_ended(manager)
+        row = await manager.db.run(database.get_message, started.generation.message_id)
+        assert (row.status, row.content) == ("complete", "w0 w1 w2 ")
+
+
+async def test_a_session_deleted_as_its_turn_starts_is_404_and_the_vendor_request_is_closed(
+    make_settings: SettingsFactory, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(paced(3, 0.01), paced(200, 0.02))
+    app = create_app(make_settings())
+    async with app.router.lifespan_context(app):
+        manager = app.state.manager
+        first = await start_turn(manager, app.state.registry, ChatRequest.model_validate(ask()))
+        await next_ended(manager)
+        session_id = first.generation.session_id
+        store = manager.db.run_core
+
+        async def delete_then_store(work: Any, *args: Any, **kwargs: Any) -> Any:
+            if work is _store_turn:  # the history was read and the vendor asked: now it is gone
+                await manager.db.run(database.delete_session, session_id)
+            return await store(work, *args, **kwargs)
+
+        manager.db.run_core = delete_then_store
+        follow_up = ChatRequest.model_validate(ask("more", session_id=session_id))
+        with pytest.raises(database.NotFoundError, match=f"Session {session_id} not found"):
+            await start_turn(manager, app.state.registry, follow_up)
+        async with asyncio.timeout(5):
+            while vendor.disconnects < 1:
+                await asyncio.sleep(0.01)
+        assert len(vendor.requests) == 2
+        assert await manager.db.run(database.get_message, first.generation.message_id) is None
+        assert not manager.active
 
 
 def signal_calls(db: database.Database, method: str) -> asyncio.Event:
