@@ -122,13 +122,13 @@ async def _store_and_launch(
     await asyncio.sleep(0)
     try:
         session_id, reply_id = await manager.db.run_core(_store_turn, body, provider.id, model)
+        generation = Generation(
+            session_id=session_id, message_id=reply_id, provider=provider, request=request, opened=opened
+        )
+        return await manager.launch(generation)
     except BaseException:
-        await opened.aclose()
+        await opened.aclose()  # closes the vendor connection: no generation will read it
         raise
-    generation = Generation(
-        session_id=session_id, message_id=reply_id, provider=provider, request=request, opened=opened
-    )
-    return await manager.launch(generation)
 
 
 def _store_turn(db: Connection, body: ChatRequest, provider_id: str, model: str) -> tuple[int, int]:
