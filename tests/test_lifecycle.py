@@ -1,17 +1,19 @@
 """Resume, stop, continue, disconnect policy, flushing and watchdogs, through real HTTP."""
 
 import asyncio
+import functools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from httpx_sse import aconnect_sse
 
 import database
 from app_factory import create_app
-from chat_turns import _store_turn, start_continue, start_turn
+from chat_turns import Started, _store_turn, start_continue, start_turn
 from generation import STOPPED, Generation, GenerationManager
 from models import ChatRequest
 from tests.conftest import SettingsFactory
@@ -303,101 +305,110 @@ async def test_idle_streams_get_keepalive_comments(
     assert b": keep-alive\n\n" in raw
 
 
+@pytest.fixture
+async def app(make_settings: SettingsFactory) -> AsyncIterator[FastAPI]:
+    """The app with its lifespan entered and no server: turns are started by calling start_turn."""
+    app = create_app(make_settings())
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def start(app: FastAPI, text: str = "hi", **extra: Any) -> Coroutine[Any, Any, Started]:
+    return start_turn(app.state.manager, app.state.registry, ChatRequest.model_validate(ask(text, **extra)))
+
+
+async def stored(manager: GenerationManager, message_id: int) -> tuple[str, str]:
+    row = await manager.db.run(database.get_message, message_id)
+    return row.status, row.content
+
+
 async def test_a_turn_stored_as_its_request_is_cancelled_is_still_generated(
-    make_settings: SettingsFactory, vendor: FakeOpenAIVendor
+    app: FastAPI, vendor: FakeOpenAIVendor
 ) -> None:
     """A stored `streaming` row always gets the generation that ends it, whatever the request does."""
     vendor.queue(paced(3, 0.01))
-    app = create_app(make_settings())
-    async with app.router.lifespan_context(app):
-        manager = app.state.manager
-        storing = signal_calls(manager.db, "run_core")
-        request = asyncio.create_task(
-            start_turn(manager, app.state.registry, ChatRequest.model_validate(ask()))
-        )
-        await storing.wait()
-        request.cancel()  # while the turn's rows are being written
-        with pytest.raises(asyncio.CancelledError):
-            await request
-        generation = await next_ended(manager)
-        row = await manager.db.run(database.get_message, generation.message_id)
-        assert (row.status, row.content) == ("complete", "w0 w1 w2 ")
+    manager = app.state.manager
+    storing = signal_calls(manager.db, "run_core")
+    request = asyncio.create_task(start(app))
+    await storing.wait()
+    request.cancel()  # as the turn's rows are written
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    generation = await next_ended(manager)
+    assert await stored(manager, generation.message_id) == ("complete", "w0 w1 w2 ")
 
 
 async def test_a_continue_reopened_as_its_request_is_cancelled_is_still_generated(
-    make_settings: SettingsFactory, vendor: FakeOpenAIVendor
+    app: FastAPI, vendor: FakeOpenAIVendor
 ) -> None:
     vendor.queue(paced(500, 0.02), paced(2, 0.01))
-    app = create_app(make_settings())
-    async with app.router.lifespan_context(app):
-        manager = app.state.manager
-        started = await start_turn(manager, app.state.registry, ChatRequest.model_validate(ask()))
-        await started.generation.started.wait()
-        started.generation.abort(STOPPED)
-        stopped = await next_ended(manager)
-        reopening = signal_calls(manager.db, "run")
-        request = asyncio.create_task(start_continue(manager, app.state.registry, stopped.message_id))
-        await reopening.wait()
-        request.cancel()  # while the reply is being marked streaming again
-        with pytest.raises(asyncio.CancelledError):
-            await request
-        await next_ended(manager)
-        row = await manager.db.run(database.get_message, stopped.message_id)
-        assert row.status == "complete"
-        assert row.content.endswith("w0 w1 ")
+    manager = app.state.manager
+    started = await start(app)
+    await started.generation.started.wait()
+    started.generation.abort(STOPPED)
+    stopped = await next_ended(manager)
+    reopening = signal_calls(manager.db, "run")
+    request = asyncio.create_task(start_continue(manager, app.state.registry, stopped.message_id))
+    await reopening.wait()
+    request.cancel()  # while the reply is being marked streaming again
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    await next_ended(manager)
+    status, content = await stored(manager, stopped.message_id)
+    assert status == "complete"
+    assert content.endswith("w0 w1 ")
 
 
 async def test_the_vendor_request_is_under_way_before_the_turn_is_stored(
-    make_settings: SettingsFactory, vendor: FakeOpenAIVendor
+    app: FastAPI, vendor: FakeOpenAIVendor
 ) -> None:
     """Storing the turn overlaps the vendor's time to answer instead of adding to it."""
     vendor.queue(paced(3, 0.01))
-    app = create_app(make_settings())
-    async with app.router.lifespan_context(app):
-        manager = app.state.manager
-        store = manager.db.run_core
+    manager = app.state.manager
 
-        async def store_once_the_vendor_has_the_request(work: Any, *args: Any, **kwargs: Any) -> Any:
-            if work is _store_turn:
-                async with asyncio.timeout(5):
-                    while not vendor.requests:
-                        await asyncio.sleep(0.01)
-            return await store(work, *args, **kwargs)
+    async def vendor_has_the_request() -> None:
+        async with asyncio.timeout(5):
+            while not vendor.requests:
+                await asyncio.sleep(0.01)
 
-        manager.db.run_core = store_once_the_vendor_has_the_request
-        started = await start_turn(manager, app.state.registry, ChatRequest.model_validate(ask()))
-        await next_ended(manager)
-        row = await manager.db.run(database.get_message, started.generation.message_id)
-        assert (row.status, row.content) == ("complete", "w0 w1 w2 ")
+    before_the_turn_is_stored(manager.db, vendor_has_the_request)
+    started = await start(app)
+    await next_ended(manager)
+    assert await stored(manager, started.generation.message_id) == ("complete", "w0 w1 w2 ")
 
 
 async def test_a_session_deleted_as_its_turn_starts_is_404_and_the_vendor_request_is_closed(
-    make_settings: SettingsFactory, vendor: FakeOpenAIVendor
+    app: FastAPI, vendor: FakeOpenAIVendor
 ) -> None:
     vendor.queue(paced(3, 0.01), paced(200, 0.02))
-    app = create_app(make_settings())
-    async with app.router.lifespan_context(app):
-        manager = app.state.manager
-        first = await start_turn(manager, app.state.registry, ChatRequest.model_validate(ask()))
-        await next_ended(manager)
-        session_id = first.generation.session_id
-        store = manager.db.run_core
+    manager = app.state.manager
+    first = await start(app)
+    await next_ended(manager)
+    session_id = first.generation.session_id
+    # The history was read and the vendor asked: now the session goes.
+    before_the_turn_is_stored(
+        manager.db, functools.partial(manager.db.run, database.delete_session, session_id)
+    )
+    with pytest.raises(database.NotFoundError, match=f"Session {session_id} not found"):
+        await start(app, "more", session_id=session_id)
+    async with asyncio.timeout(5):
+        while vendor.disconnects < 1:
+            await asyncio.sleep(0.01)
+    assert len(vendor.requests) == 2
+    assert await manager.db.run(database.get_message, first.generation.message_id) is None
+    assert not manager.active
 
-        async def delete_then_store(work: Any, *args: Any, **kwargs: Any) -> Any:
-            if work is _store_turn:  # the history was read and the vendor asked: now it is gone
-                await manager.db.run(database.delete_session, session_id)
-            return await store(work, *args, **kwargs)
 
-        manager.db.run_core = delete_then_store
-        follow_up = ChatRequest.model_validate(ask("more", session_id=session_id))
-        with pytest.raises(database.NotFoundError, match=f"Session {session_id} not found"):
-            await start_turn(manager, app.state.registry, follow_up)
-        async with asyncio.timeout(5):
-            while vendor.disconnects < 1:
-                await asyncio.sleep(0.01)
-        assert len(vendor.requests) == 2
-        assert await manager.db.run(database.get_message, first.generation.message_id) is None
-        assert not manager.active
+def before_the_turn_is_stored(db: database.Database, action: Callable[[], Awaitable[object]]) -> None:
+    """Run `action` whenever a turn's rows are about to be stored (the storing itself goes on after)."""
+    store = db.run_core
+
+    async def run_core(work: Any, *args: Any, **kwargs: Any) -> Any:
+        if work is _store_turn:
+            await action()
+        return await store(work, *args, **kwargs)
+
+    db.run_core = run_core  # type: ignore[method-assign]
 
 
 def signal_calls(db: database.Database, method: str) -> asyncio.Event:
