@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 import database
-from generation import Generation, GenerationManager, OpenedStream, ServiceDraining
+from generation import Generation, GenerationManager, ServiceDraining
 from media import check_media
 from models import MEDIA_FIELDS, ChatRequest
 from provider_registry import ProviderRegistry
@@ -98,12 +98,9 @@ async def _store_and_launch(
     media: dict[str, Any],
 ) -> Generation:
     model = body.message_model or body.model
-    system_prompt: str | None = body.system_prompt
-    history: list[Turn] = []
-    if body.session_id is not None:
-        system_prompt, history = await manager.db.run_core(_session_context, body.session_id)
+    stored = await manager.db.run_core(_store_turn, body, provider.id, model)
     turns = (
-        *history,
+        *stored.history,
         *(
             Turn(m.role, m.content, tuple(m.images or ()), tuple(m.videos or ()), tuple(m.audios or ()))
             for m in body.messages
@@ -112,27 +109,26 @@ async def _store_and_launch(
     request = ProviderRequest(
         model=model,
         messages=turns,
-        system_prompt=body.system_prompt or system_prompt,
+        system_prompt=body.system_prompt or stored.system_prompt,
         params=params,
         media_options=media,
     )
-    # The vendor request goes out first and the rows are written while the vendor prepares its
-    # answer: storing the turn adds nothing to the time to first token.
-    opened = OpenedStream(provider.stream(request))
-    await asyncio.sleep(0)
-    try:
-        session_id, reply_id = await manager.db.run_core(_store_turn, body, provider.id, model)
-        generation = Generation(
-            session_id=session_id, message_id=reply_id, provider=provider, request=request, opened=opened
-        )
-        return await manager.launch(generation)
-    except BaseException:
-        await opened.aclose()  # closes the vendor connection: no generation will read it
-        raise
+    generation = Generation(
+        session_id=stored.session_id, message_id=stored.reply_id, provider=provider, request=request
+    )
+    return await manager.launch(generation)
 
 
-def _store_turn(db: Connection, body: ChatRequest, provider_id: str, model: str) -> tuple[int, int]:
-    """One unit of work: create the session (or touch it), insert the new rows; their two ids."""
+@dataclass(frozen=True, slots=True)
+class StoredTurn:
+    session_id: int
+    system_prompt: str | None
+    history: list[Turn]
+    reply_id: int
+
+
+def _store_turn(db: Connection, body: ChatRequest, provider_id: str, model: str) -> StoredTurn:
+    """One unit of work: find or create the session, read its history, insert the new rows."""
     if body.session_id is None:
         session_id = database.create_session(
             db,
@@ -141,12 +137,15 @@ def _store_turn(db: Connection, body: ChatRequest, provider_id: str, model: str)
             model=body.model,
             system_prompt=body.system_prompt,
         )
+        system_prompt = body.system_prompt
+        history: list[Turn] = []  # a session made just now has no history to read back
     else:
         session_id = body.session_id
+        system_prompt, history = _session_context(db, session_id)
     rows = [_row(m.role, m.content, m.images, m.videos, m.audios) for m in body.messages]
     rows.append(_row("assistant", "", provider=provider_id, model=model, status="streaming"))
     *_, reply_id = database.add_messages(db, session_id, rows, touch=body.session_id is not None)
-    return session_id, reply_id
+    return StoredTurn(session_id, system_prompt, history, reply_id)
 
 
 def _session_context(

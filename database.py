@@ -389,14 +389,11 @@ def add_messages(
 ) -> list[int]:
     """Append messages in one statement and return their ids; `touch` moves the session's `updated_at`.
 
-    Every row must carry the same columns (one multi-row INSERT). A session that does not exist
-    (deleted since it was read, say) raises NotFoundError when touched.
+    Every row must carry the same columns (one multi-row INSERT).
     """
-    if touch:
-        touched = db.execute(_TOUCH_SESSION, {"session_id_": session_id, "updated_at": utcnow()})
-        if not touched.rowcount:  # type: ignore[attr-defined]
-            raise NotFoundError(f"Session {session_id} not found")
     ids = db.execute(_INSERT_MESSAGES, [{"session_id": session_id, **row} for row in rows]).scalars().all()
+    if touch:
+        db.execute(_TOUCH_SESSION, {"session_id_": session_id, "updated_at": utcnow()})
     return list(ids)
 
 

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -49,28 +49,6 @@ class Abort:
 STOPPED = Abort("stopped", "stopped by user")
 
 
-class OpenedStream:
-    """A provider stream whose request is already on its way while the caller does other work.
-
-    Its first event is awaited in a task of its own from the start, so the request goes out at the
-    loop's next turn; `events` then yields the rest. Closing it cancels that task, which closes the
-    vendor connection.
-    """
-
-    def __init__(self, events: AsyncIterator[StreamEvent]) -> None:
-        self.events = events
-        self.first: asyncio.Task[StreamEvent | None] = asyncio.ensure_future(anext(events, None))
-
-    async def aclose(self) -> None:
-        self.first.cancel()
-        await asyncio.wait([self.first])
-        if not self.first.cancelled():
-            self.first.exception()  # retrieved: the caller raises its own error instead
-        close = getattr(self.events, "aclose", None)
-        if close is not None:
-            await close()
-
-
 class Generation:
     """One assistant reply being produced.
 
@@ -90,13 +68,11 @@ class Generation:
         request: ProviderRequest,
         prefix: str = "",
         reasoning_prefix: str = "",
-        opened: OpenedStream | None = None,
     ) -> None:
         self.session_id = session_id
         self.message_id = message_id
         self.provider = provider
         self.request = request
-        self.opened = opened
         self.log = EventLog()
         self.log.extend([{"session_id": session_id}, {"message_id": message_id}])
         self.started = asyncio.Event()
@@ -139,18 +115,11 @@ class Generation:
     # --- producing --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        opened = self.opened
-        events: AsyncIterator[StreamEvent]
         try:
-            if opened is None:
-                events = self.provider.stream(self.request)
-            else:
-                events = opened.events
-                first = await opened.first
-                if first is not None and self._apply(first):
-                    await asyncio.sleep(0)
-            async for event in events:
-                if self._apply(event):
+            async for event in self.provider.stream(self.request):
+                first = not self.has_output
+                self._apply(event)
+                if first and self.has_output:
                     # Let the HTTP response start now, before a burst of buffered chunks is parsed.
                     await asyncio.sleep(0)
         except asyncio.CancelledError:
@@ -167,19 +136,15 @@ class Generation:
         else:
             self._end("complete", self.finish_reason or "stop", None)
 
-    def _apply(self, event: StreamEvent) -> bool:
-        """Fold an event into the reply and its log; True when it is the reply's first output."""
+    def _apply(self, event: StreamEvent) -> None:
         self.last_event_at = time.monotonic()
         wire = self._record(event)
-        if wire is None:
-            return False
-        self.log.append(wire)
-        self.dirty = True
-        if self.has_output:
-            return False
-        self.has_output = True
-        self.started.set()
-        return True
+        if wire is not None:
+            self.log.append(wire)
+            self.dirty = True
+            if not self.has_output:
+                self.has_output = True
+                self.started.set()
 
     def _record(self, event: StreamEvent) -> Event | None:
         """Fold an event into the reply; return its contract form, or None if it is internal."""

@@ -1,9 +1,8 @@
 """Resume, stop, continue, disconnect policy, flushing and watchdogs, through real HTTP."""
 
 import asyncio
-import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import httpx
@@ -13,7 +12,7 @@ from httpx_sse import aconnect_sse
 
 import database
 from app_factory import create_app
-from chat_turns import Started, _store_turn, start_continue, start_turn
+from chat_turns import Started, start_continue, start_turn
 from generation import STOPPED, Generation, GenerationManager
 from models import ChatRequest
 from tests.conftest import SettingsFactory
@@ -357,58 +356,6 @@ async def test_a_continue_reopened_as_its_request_is_cancelled_is_still_generate
     status, content = await stored(manager, stopped.message_id)
     assert status == "complete"
     assert content.endswith("w0 w1 ")
-
-
-async def test_the_vendor_request_is_under_way_before_the_turn_is_stored(
-    app: FastAPI, vendor: FakeOpenAIVendor
-) -> None:
-    """Storing the turn overlaps the vendor's time to answer instead of adding to it."""
-    vendor.queue(paced(3, 0.01))
-    manager = app.state.manager
-
-    async def vendor_has_the_request() -> None:
-        async with asyncio.timeout(5):
-            while not vendor.requests:
-                await asyncio.sleep(0.01)
-
-    before_the_turn_is_stored(manager.db, vendor_has_the_request)
-    started = await start(app)
-    await next_ended(manager)
-    assert await stored(manager, started.generation.message_id) == ("complete", "w0 w1 w2 ")
-
-
-async def test_a_session_deleted_as_its_turn_starts_is_404_and_the_vendor_request_is_closed(
-    app: FastAPI, vendor: FakeOpenAIVendor
-) -> None:
-    vendor.queue(paced(3, 0.01), paced(200, 0.02))
-    manager = app.state.manager
-    first = await start(app)
-    await next_ended(manager)
-    session_id = first.generation.session_id
-    # The history was read and the vendor asked: now the session goes.
-    before_the_turn_is_stored(
-        manager.db, functools.partial(manager.db.run, database.delete_session, session_id)
-    )
-    with pytest.raises(database.NotFoundError, match=f"Session {session_id} not found"):
-        await start(app, "more", session_id=session_id)
-    async with asyncio.timeout(5):
-        while vendor.disconnects < 1:
-            await asyncio.sleep(0.01)
-    assert len(vendor.requests) == 2
-    assert await manager.db.run(database.get_message, first.generation.message_id) is None
-    assert not manager.active
-
-
-def before_the_turn_is_stored(db: database.Database, action: Callable[[], Awaitable[object]]) -> None:
-    """Run `action` whenever a turn's rows are about to be stored (the storing itself goes on after)."""
-    store = db.run_core
-
-    async def run_core(work: Any, *args: Any, **kwargs: Any) -> Any:
-        if work is _store_turn:
-            await action()
-        return await store(work, *args, **kwargs)
-
-    db.run_core = run_core  # type: ignore[method-assign]
 
 
 def signal_calls(db: database.Database, method: str) -> asyncio.Event:
