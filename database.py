@@ -9,8 +9,8 @@ On a SQLite file, `run_core` runs on the event loop itself whenever nothing is q
 database thread. Its statements take tens of microseconds there (no sync on commit: WAL with
 synchronous=NORMAL), less than the hop to a thread and back costs in CPU and latency. The loop never
 waits for SQLite meanwhile: units already queued on the thread keep their turn (the unit then queues
-behind them), and the WAL is checkpointed on a thread of its own, since a checkpoint copies and
-syncs pages for tens of milliseconds.
+behind them), and the WAL is checkpointed on a thread of its own once it has grown by 4 MB, since a
+checkpoint copies and syncs pages for tens of milliseconds.
 """
 
 import asyncio
@@ -230,7 +230,7 @@ class Database:
             # PASSIVE: copies what no reader still needs and never blocks a writer.
             self._core_unit(lambda db: db.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)"))
         except Exception:
-            logger.exception("SQLite WAL checkpoint failed; the next commit schedules another")
+            logger.exception("SQLite WAL checkpoint failed; it is tried again once the WAL grows")
 
     async def create_tables(self) -> None:
         await self.run_core(Base.metadata.create_all)
