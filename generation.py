@@ -93,6 +93,7 @@ class Generation:
         self.pinged_at = self.began_at
         self.abort_reason: Abort | None = None
         self.task: asyncio.Task[None] | None = None
+        self.running = False
         self._loop_checked = 0
 
     def grew_since_loop_check(self) -> bool:
@@ -109,12 +110,20 @@ class Generation:
         if self.finished or self.task is None or self.abort_reason is not None:
             return False
         self.abort_reason = reason
-        self.task.cancel()
+        # A task cancelled before its first step never runs its clean-up (the final store): one
+        # that has not started yet finds the reason when it does, and ends at once.
+        if self.running:
+            self.task.cancel()
         return True
 
     # --- producing --------------------------------------------------------------------------
 
     async def run(self) -> None:
+        self.running = True
+        if self.abort_reason is not None:
+            reason = self.abort_reason
+            self._end(reason.status, reason.finish_reason, reason.error)
+            return
         try:
             async for event in self.provider.stream(self.request):
                 first = not self.has_output

@@ -12,7 +12,7 @@ from httpx_sse import aconnect_sse
 
 import database
 from app_factory import create_app
-from chat_turns import Started, start_continue, start_turn
+from chat_turns import Started, _store_and_launch, start_continue, start_turn
 from generation import STOPPED, Generation, GenerationManager
 from models import ChatRequest
 from tests.conftest import SettingsFactory
@@ -356,6 +356,21 @@ async def test_a_continue_reopened_as_its_request_is_cancelled_is_still_generate
     status, content = await stored(manager, stopped.message_id)
     assert status == "complete"
     assert content.endswith("w0 w1 ")
+
+
+async def test_a_reply_stopped_before_its_generation_first_runs_is_stored_as_stopped(
+    app: FastAPI, vendor: FakeOpenAIVendor
+) -> None:
+    manager = app.state.manager
+    body = ChatRequest.model_validate(ask())
+    provider = app.state.registry.get("deepseek")
+    generation = await _store_and_launch(manager, body, provider, {}, {})
+    assert generation.abort(STOPPED)  # its task is created, not yet run
+    async with asyncio.timeout(10):
+        await generation.done.wait()
+    row = await manager.db.run(database.get_message, generation.message_id)
+    assert (row.status, row.finish_reason) == ("stopped", "stopped by user")
+    assert not vendor.requests
 
 
 def signal_calls(db: database.Database, method: str) -> asyncio.Event:
