@@ -139,8 +139,9 @@ class Database:
         # SQLite's busy handler (1, 2, 5, ... 100 ms steps): one database thread queues the units
         # of work instead, first come first served, without sleeping.
         workers = 1 if is_sqlite else 8
-        self.inline = is_sqlite and is_sqlite_file(database_url)
-        self._wal_path = f"{os.path.abspath(make_url(database_url).database or '')}-wal"
+        path = sqlite_file(database_url) if is_sqlite else None
+        self.inline = path is not None
+        self._wal_path = f"{path}-wal"
         # Inline, the loop and the checkpoint thread keep a connection each besides the workers'.
         self.engine = create_engine(database_url, pool_size=workers + 2 if self.inline else workers)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="database")
@@ -253,9 +254,12 @@ class Database:
         self._checkpointer.shutdown(wait=True)
 
 
-def is_sqlite_file(database_url: str) -> bool:
+def sqlite_file(database_url: str) -> str | None:
+    """The absolute path of a SQLite URL's database file; None for an in-memory database."""
     url = make_url(database_url)
-    return url.database not in (None, "", ":memory:") and url.query.get("mode") != "memory"
+    if url.database in (None, "", ":memory:") or url.query.get("mode") == "memory":
+        return None
+    return os.path.abspath(url.database)
 
 
 def create_engine(database_url: str, pool_size: int = 1) -> Engine:
