@@ -24,6 +24,8 @@ import httpx2
 import openai
 from google.genai import errors as genai_errors
 
+from providers.sse import EventTooLarge
+
 
 class ProviderError(Exception):
     """A vendor call failed; `str(error)` is `"<provider>: <reason>"`."""
@@ -148,6 +150,8 @@ def map_openai_errors(provider: str) -> Iterator[None]:
     except json.JSONDecodeError as exc:
         # A `data:` line or a body that is not JSON: the SDK lets the decoder's error through.
         raise ProviderUnavailable(provider, f"unreadable reply from the vendor: {exc}") from exc
+    except EventTooLarge as exc:
+        raise ProviderUnavailable(provider, str(exc)) from exc
     except httpx2.TimeoutException as exc:
         # The stream's body is read by httpx2 directly, past the SDK's own wrapping.
         raise ProviderTimeout(provider, "the vendor did not answer in time") from exc

@@ -28,7 +28,7 @@ from providers.base import (
     pool_options,
 )
 from providers.errors import ProviderTimeout, ProviderUnavailable, map_openai_errors
-from providers.sse import sse_data
+from providers.sse import EventTooLarge, sse_data
 from providers.think_tags import ThinkTagSplitter
 
 if TYPE_CHECKING:
@@ -305,7 +305,7 @@ async def _read_to_end(events: AsyncIterator[Any], limit: float = 1.0) -> None:
     A vendor that keeps the body open after `[DONE]` gets `limit` seconds; then the connection is
     closed instead of reused, which costs the next request a new handshake and nothing else.
     """
-    with contextlib.suppress(TimeoutError, httpx2.HTTPError):
+    with contextlib.suppress(TimeoutError, httpx2.HTTPError, EventTooLarge):
         async with asyncio.timeout(limit):
             async for _ in events:
                 pass

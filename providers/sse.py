@@ -14,19 +14,43 @@ from collections.abc import AsyncIterator
 # accepts from an OpenAI-compatible server, and so do we.
 from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 
+# An event is held in memory until its blank line arrives. The largest honest one is a generated
+# image as a base64 data URL, a few MB; a body that never ends its event is cut off well before
+# it costs the process its memory.
+MAX_EVENT_CHARS = 32 * 1024 * 1024
 
-async def sse_data(body: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    """Yield the data of each complete event in `body`; an event the body ends inside is dropped."""
+
+class EventTooLarge(ValueError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the vendor's stream sent an event of over {limit:,} characters; it was cut off")
+
+
+async def sse_data(body: AsyncIterator[bytes], max_event_chars: int | None = None) -> AsyncIterator[str]:
+    """Yield the data of each complete event in `body`; an event the body ends inside is dropped.
+
+    Raises EventTooLarge once more than `max_event_chars` (MAX_EVENT_CHARS) have arrived without
+    an event ending.
+    """
+    limit = max_event_chars or MAX_EVENT_CHARS
     # UTF-8 with a leading byte order mark dropped, as the specification says; a character split
     # across two reads is decoded whole.
     text = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
     lines = SSELineDecoder()
     fields = SSEDecoder()
+    # Characters read since an event last ended; what follows that blank line in the same read is
+    # not counted, so the bound holds within one read's size.
+    pending = 0
     async for chunk in body:
-        for line in lines.decode(text.decode(chunk)):
+        piece = text.decode(chunk)
+        pending += len(piece)
+        for line in lines.decode(piece):
+            if not line:
+                pending = 0
             event = fields.decode(line)
             if event is not None:
                 yield event.data
+        if pending > limit:
+            raise EventTooLarge(limit)
     # A CR the body ends with still ends a line; that line may be the blank one that completes
     # the last event.
     for line in lines.flush():

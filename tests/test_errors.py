@@ -267,6 +267,22 @@ async def test_a_data_line_that_is_not_json_becomes_an_error_event_naming_the_pr
     assert (stored["content"], stored["status"]) == ("Before", "error")
 
 
+async def test_an_event_that_never_ends_is_cut_off_and_the_text_before_it_kept(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, chat: ChatCall, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("providers.sse.MAX_EVENT_CHARS", 1000)
+    # Without the bound the service would buffer this line until the vendor ended the body.
+    vendor.queue(Reply([sse(chunk("Before")), b"data: " + b"x" * 3000], stall=20))
+    reply = await chat(client, chat_body("deepseek"))
+    assert reply.text == "Before"
+    assert reply.events[-2:] == [
+        {"error": "deepseek: the vendor's stream sent an event of over 1,000 characters; it was cut off"},
+        {"done": True},
+    ]
+    stored = await stored_reply(client, reply.events[0]["session_id"])
+    assert (stored["content"], stored["status"]) == ("Before", "error")
+
+
 @pytest.mark.parametrize("stream", STREAM)
 async def test_a_stream_that_is_not_json_from_the_start_is_a_502(
     client: httpx.AsyncClient, vendor: FakeOpenAIVendor, stream: bool

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from providers.sse import sse_data
+from providers.sse import EventTooLarge, sse_data
 
 BODY = (
     "\ufeff: keep-alive comment\r\n"
@@ -46,3 +46,23 @@ async def test_an_event_the_body_ends_inside_is_not_delivered() -> None:
 
 async def test_bytes_that_are_not_utf8_become_replacement_characters() -> None:
     assert await collect(reads(b"data: a\xffb\n\n", 1)) == ["a\ufffdb"]
+
+
+async def test_an_event_that_never_ends_is_cut_off_at_the_limit() -> None:
+    async def endless() -> AsyncIterator[bytes]:
+        yield b"data: fine\n\n"
+        yield b"data: "
+        for _ in range(100):  # 50,000 characters of one event, never ended
+            yield b"x" * 500
+
+    read: list[str] = []
+    with pytest.raises(EventTooLarge, match="over 2,000 characters"):
+        async for data in sse_data(endless(), max_event_chars=2000):
+            read.append(data)
+    assert read == ["fine"]
+
+
+async def test_many_events_may_add_up_to_more_than_the_limit() -> None:
+    body = b"".join(b"data: " + b"y" * 90 + b"\n\n" for _ in range(100))
+    events = [data async for data in sse_data(reads(body, 50), max_event_chars=200)]
+    assert events == ["y" * 90] * 100
