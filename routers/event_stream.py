@@ -1,9 +1,9 @@
 """The SSE response of the chat routes: numbered events framed once, written straight to `send`.
 
 Starlette's StreamingResponse starts an anyio task group per response to notice a client leaving;
-here one plain task waits for `http.disconnect` and ends the writing through an `asyncio.timeout`
-scope, and the response frames the event log's batches itself rather than through another async
-generator, which costs a relayed reply less CPU per request and per event.
+here one plain task writes while the request's own task waits for `http.disconnect`, and the
+response frames the event log's batches itself rather than through another async generator,
+which costs a relayed reply less CPU per request and per event.
 """
 
 import asyncio
@@ -57,15 +57,16 @@ class EventStreamResponse(Response):
                 stack.callback(self.on_close)
             # Closing the batches now, not when collected, ends the follower's wait at once.
             stack.push_async_callback(self.batches.aclose)
+            # The writing is a task of its own, resumed for every batch with a stack a few frames
+            # deep; this one lies under every middleware of the app, each frame resumed in turn.
+            writer = asyncio.create_task(self._write(send))
             try:
-                async with asyncio.timeout(None) as writing:
-                    watcher = asyncio.create_task(_client_left(receive, writing))
-                    stack.callback(watcher.cancel)
-                    await self._write(send)
-            except TimeoutError:
-                if not writing.expired():
-                    raise
-                # The client left: nothing more can be written, and the reply goes on without it.
+                await _until_written_or_gone(writer, receive)
+            finally:
+                writer.cancel()
+                await asyncio.wait([writer])
+            if not writer.cancelled():
+                writer.result()  # the writing's own failure, if any
 
     async def _write(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
@@ -76,7 +77,21 @@ class EventStreamResponse(Response):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _client_left(receive: Receive, writing: asyncio.Timeout) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    writing.reschedule(asyncio.get_running_loop().time())
+async def _until_written_or_gone(writer: asyncio.Task[None], receive: Receive) -> None:
+    """Return once the writer has ended or the client has left, whichever comes first."""
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(None) as waiting:
+
+            def written(_: asyncio.Task[None]) -> None:
+                waiting.reschedule(loop.time())
+
+            writer.add_done_callback(written)
+            try:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+            finally:
+                writer.remove_done_callback(written)
+    except TimeoutError:
+        if not waiting.expired():
+            raise
