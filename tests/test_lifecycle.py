@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
@@ -127,6 +128,20 @@ async def test_resume_of_an_unknown_message_is_404(service: httpx.AsyncClient) -
     response = await service.get(f"{CHAT}/999/stream")
     assert response.status_code == 404
     assert "999" in response.json()["detail"]
+
+
+async def test_streams_that_end_or_are_left_log_no_errors(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The server's own ends of a response (the writing done, the client gone) race each other.
+    for _ in range(3):
+        vendor.queue(paced(3, 0.01))
+        events = await read_events(service, "POST", CHAT, json=ask())
+        assert events[-1] == {"done": True}
+    vendor.queue(paced(20, 0.02))
+    first = await start_and_read(service, ask(), 3)
+    await wait_for_status(service, first[0]["session_id"], first[1]["message_id"], "complete")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_a_disconnected_client_does_not_stop_the_generation(
