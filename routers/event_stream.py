@@ -1,9 +1,9 @@
 """The SSE response of the chat routes: numbered events framed once, written straight to `send`.
 
 Starlette's StreamingResponse starts an anyio task group per response to notice a client leaving;
-here one plain task writes while the request's own task waits for `http.disconnect`, and the
-response frames the event log's batches itself rather than through another async generator,
-which costs a relayed reply less CPU per request and per event.
+here one plain task waits for `http.disconnect` and ends the writing through an `asyncio.timeout`
+scope, and the response frames the event log's batches itself rather than through another async
+generator, which costs a relayed reply less CPU per request and per event.
 """
 
 import asyncio
@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 import orjson
 from fastapi.sse import format_sse_event
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from event_log import Event
 
@@ -57,56 +57,26 @@ class EventStreamResponse(Response):
                 stack.callback(self.on_close)
             # Closing the batches now, not when collected, ends the follower's wait at once.
             stack.push_async_callback(self.batches.aclose)
-            start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-            await send(start)
-            # What is ready goes out from this task, before the generation's task runs on (it may
-            # parse a whole burst and store the reply first).
-            first = await anext(self.batches, None)
-            if first is not None:
-                await send(self._body(first))
-            # The rest is written by a task of its own, resumed for every batch with a stack a few
-            # frames deep; this one lies under every middleware of the app, each frame resumed in turn.
-            writer = asyncio.create_task(self._write(send))
             try:
-                await _until_written_or_gone(writer, receive)
-            finally:
-                if not writer.done():
-                    writer.cancel()
-                    await asyncio.wait([writer])
-            if not writer.cancelled():
-                writer.result()  # the writing's own failure, if any
-
-    def _body(self, batch: list[tuple[int, Event]]) -> Message:
-        with_ids = self.with_ids
-        body = b"".join([encode(n, e, with_ids) for n, e in batch]) if batch else KEEPALIVE
-        return {"type": "http.response.body", "body": body, "more_body": True}
+                async with asyncio.timeout(None) as writing:
+                    watcher = asyncio.create_task(_client_left(receive, writing))
+                    stack.callback(watcher.cancel)
+                    await self._write(send)
+            except TimeoutError:
+                if not writing.expired():
+                    raise
+                # The client left: nothing more can be written, and the reply goes on without it.
 
     async def _write(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        with_ids = self.with_ids
         async for batch in self.batches:
-            await send(self._body(batch))
+            body = b"".join([encode(n, e, with_ids) for n, e in batch]) if batch else KEEPALIVE
+            await send({"type": "http.response.body", "body": body, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _until_written_or_gone(writer: asyncio.Task[None], receive: Receive) -> None:
-    """Return once the writer has ended or the client has left, whichever comes first."""
-    loop = asyncio.get_running_loop()
-    waiting = True
-
-    def written(_: asyncio.Task[None]) -> None:
-        # Done callbacks run later, on the loop: by then this wait may have ended by itself (a
-        # server wakes a pending `receive` with `http.disconnect` once the response is complete).
-        if waiting:
-            scope.reschedule(loop.time())
-
-    try:
-        async with asyncio.timeout(None) as scope:
-            writer.add_done_callback(written)
-            try:
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-            finally:
-                waiting = False
-                writer.remove_done_callback(written)
-    except TimeoutError:
-        if not scope.expired():
-            raise
+async def _client_left(receive: Receive, writing: asyncio.Timeout) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    writing.reschedule(asyncio.get_running_loop().time())
