@@ -4,6 +4,7 @@ Before the first byte of a reply a failure is an HTTP status naming the provider
 `{"error": "<provider>: ..."}` event followed by `{"done": true}`, with the partial text kept.
 """
 
+import asyncio
 import json
 import socket
 
@@ -281,6 +282,9 @@ async def test_an_event_that_never_ends_is_cut_off_and_the_text_before_it_kept(
     ]
     stored = await stored_reply(client, reply.events[0]["session_id"])
     assert (stored["content"], stored["status"]) == ("Before", "error")
+    async with asyncio.timeout(5):  # the vendor, still stalling, sees the connection closed
+        while vendor.disconnects == 0:
+            await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize("stream", STREAM)
