@@ -1,11 +1,16 @@
 """Request and response schemas of the HTTP API (API-CONTRACT.md shapes)."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["user", "assistant", "system"]
+
+# Row ids are INTEGER columns (32-bit on PostgreSQL): a larger number names no row, and is refused
+# as invalid input before it reaches a database driver that cannot bind it.
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
 
 class ProviderOut(BaseModel):
@@ -134,7 +139,7 @@ class ChatRequest(BaseModel):
         }
     )
 
-    session_id: int | None = None
+    session_id: RowId | None = None
     provider: str = Field(min_length=1)
     model: str = Field(min_length=1)
     messages: list[ChatMessageIn] = Field(min_length=1)

@@ -14,7 +14,7 @@ import database
 from chat_turns import Started, start_continue, start_turn
 from generation import STOPPED, Generation, GenerationManager, stored_log
 from models import ChatRequest, ChatResponse, ContinueRequest, MessageOut
-from routers.deps import Db, Manager, Registry
+from routers.deps import Db, Manager, MessageId, Registry
 from routers.event_stream import EventStreamResponse
 
 router = APIRouter(prefix="/chat", tags=["chat"])
@@ -26,6 +26,9 @@ def _stop_on_disconnect(manager: GenerationManager, generation: Generation) -> C
         return None
     return functools.partial(generation.abort, STOPPED)
 
+
+# No reply numbers this many events; a larger number would not fit a Redis stream id either.
+MAX_EVENT_NUMBER = 2**31 - 1
 
 SSE_OR_JSON: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "SSE when stream=true"}
@@ -41,7 +44,7 @@ async def chat(body: ChatRequest, registry: Registry, manager: Manager) -> Respo
 
 @router.post("/{message_id}/continue", response_model=ChatResponse, responses=SSE_OR_JSON)
 async def continue_reply(
-    message_id: int, registry: Registry, manager: Manager, body: ContinueRequest | None = None
+    message_id: MessageId, registry: Registry, manager: Manager, body: ContinueRequest | None = None
 ) -> Response:
     """Ask the model to go on with a stopped, failed, interrupted or length-cut reply (same message)."""
     started = await start_continue(manager, registry, message_id)
@@ -81,11 +84,11 @@ async def _answer(started: Started, stream: bool, manager: GenerationManager) ->
     responses={200: {"content": {"text/event-stream": {}}, "description": "SSE with id: lines"}},
 )
 async def resume(
-    message_id: int,
+    message_id: MessageId,
     manager: Manager,
     db: Db,
-    last_event_id: int = Query(0, ge=0, description="Resume after this event number"),
-    last_event_header: int | None = Header(None, alias="Last-Event-ID", ge=0),
+    last_event_id: int = Query(0, ge=0, le=MAX_EVENT_NUMBER, description="Resume after this event number"),
+    last_event_header: int | None = Header(None, alias="Last-Event-ID", ge=0, le=MAX_EVENT_NUMBER),
 ) -> Response:
     """Replay the events after `Last-Event-ID` (or `?last_event_id=`), then follow live."""
     after = last_event_header if last_event_header is not None else last_event_id
@@ -105,7 +108,7 @@ async def resume(
 
 
 @router.post("/{message_id}/stop")
-async def stop(message_id: int, manager: Manager, db: Db) -> MessageOut:
+async def stop(message_id: MessageId, manager: Manager, db: Db) -> MessageOut:
     """End a running generation now, keeping its partial text (status `stopped`)."""
     generation = manager.get(message_id)
     if generation is not None and generation.abort(STOPPED):

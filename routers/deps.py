@@ -6,11 +6,12 @@ thread, a thread hop per request for a lookup of an attribute.
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 import database
 from config import Settings
 from generation import GenerationManager
+from models import MAX_ROW_ID
 from provider_registry import ProviderRegistry
 
 
@@ -38,3 +39,6 @@ Db = Annotated[database.Database, Depends(get_database)]
 Registry = Annotated[ProviderRegistry, Depends(get_registry)]
 Manager = Annotated[GenerationManager, Depends(get_manager)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+
+SessionId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+MessageId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]

@@ -3,7 +3,7 @@ from sqlalchemy.orm import Session
 
 import database
 from models import MessageOut, SessionCreate, SessionDetail, SessionOut, SessionUpdate
-from routers.deps import Db, Manager
+from routers.deps import Db, Manager, MessageId, SessionId
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
@@ -35,7 +35,7 @@ async def list_sessions(
 
 
 @router.get("/{session_id}")
-async def get_session(db: Db, session_id: int) -> SessionDetail:
+async def get_session(db: Db, session_id: SessionId) -> SessionDetail:
     """A session with its messages, oldest first."""
 
     def read(session: Session) -> SessionDetail:
@@ -57,7 +57,7 @@ async def create_session(db: Db, body: SessionCreate) -> SessionOut:
 
 
 @router.patch("/{session_id}")
-async def rename_session(db: Db, session_id: int, body: SessionUpdate) -> SessionOut:
+async def rename_session(db: Db, session_id: SessionId, body: SessionUpdate) -> SessionOut:
     def rename(session: Session) -> SessionOut:
         row = database.rename_session(session, _require(session, session_id), body.title)
         count = database.count_messages(session, session_id)
@@ -67,7 +67,7 @@ async def rename_session(db: Db, session_id: int, body: SessionUpdate) -> Sessio
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_session(db: Db, manager: Manager, session_id: int) -> None:
+async def delete_session(db: Db, manager: Manager, session_id: SessionId) -> None:
     """Delete a session and its messages; a reply still being generated for it is stopped."""
     await db.run(_require, session_id)
     manager.stop_session(session_id)
@@ -75,7 +75,7 @@ async def delete_session(db: Db, manager: Manager, session_id: int) -> None:
 
 
 @router.delete("/{session_id}/truncate/{message_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def truncate_session(db: Db, manager: Manager, session_id: int, message_id: int) -> None:
+async def truncate_session(db: Db, manager: Manager, session_id: SessionId, message_id: MessageId) -> None:
     """Delete a message and every later one of the session (edit and regenerate)."""
     await db.run(_require, session_id)
     manager.stop_session(session_id, from_message=message_id)

@@ -130,6 +130,35 @@ async def test_resume_of_an_unknown_message_is_404(service: httpx.AsyncClient) -
     assert "999" in response.json()["detail"]
 
 
+# A number no row or event can have is refused where it arrives, before any database or Redis call.
+TOO_LARGE = 2**63
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "loc"),
+    [
+        ("GET", f"{CHAT}/{TOO_LARGE}/stream", None, ["path", "message_id"]),
+        ("GET", f"{CHAT}/0/stream", None, ["path", "message_id"]),
+        ("GET", f"{CHAT}/1/stream?last_event_id={TOO_LARGE}", None, ["query", "last_event_id"]),
+        ("POST", f"{CHAT}/{TOO_LARGE}/stop", None, ["path", "message_id"]),
+        ("POST", f"{CHAT}/{TOO_LARGE}/continue", None, ["path", "message_id"]),
+        ("POST", CHAT, ask(session_id=TOO_LARGE), ["body", "session_id"]),
+    ],
+)
+async def test_an_id_beyond_any_row_is_a_422_naming_it(
+    service: httpx.AsyncClient, method: str, path: str, body: dict[str, Any] | None, loc: list[str]
+) -> None:
+    response = await service.request(method, path, json=body)
+    assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["detail"]] == [loc]
+
+
+async def test_a_last_event_id_header_beyond_any_event_is_a_422(service: httpx.AsyncClient) -> None:
+    response = await service.get(f"{CHAT}/1/stream", headers={"Last-Event-ID": str(2**64)})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["header", "Last-Event-ID"]
+
+
 async def test_streams_that_end_or_are_left_log_no_errors(
     service: httpx.AsyncClient, vendor: FakeOpenAIVendor, caplog: pytest.LogCaptureFixture
 ) -> None:
