@@ -125,6 +125,8 @@ class ChatRequest(BaseModel):
     """A chat turn: the new message(s) plus the settings of the chosen provider, flat."""
 
     model_config = ConfigDict(
+        # JSON has no NaN or Infinity, but the request parser takes them: refuse them by name.
+        allow_inf_nan=False,
         json_schema_extra={
             "examples": [
                 {
@@ -136,7 +138,7 @@ class ChatRequest(BaseModel):
                     "temperature": 0.7,
                 }
             ]
-        }
+        },
     )
 
     session_id: RowId | None = None

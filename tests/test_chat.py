@@ -465,6 +465,20 @@ async def test_an_invalid_chat_request_is_a_422_naming_the_field(
     assert vendor.requests == []
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+async def test_a_setting_that_is_not_a_finite_number_is_a_422_naming_it(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, number: str
+) -> None:
+    # Not JSON, but Python's parser (and so the request's) reads these words as floats.
+    body = json.dumps(chat_body("deepseek"))[:-1] + f', "temperature": {number}}}'
+    response = await client.post("/api/v1/chat", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "temperature"]
+    assert error["msg"] == "Input should be a finite number"
+    assert vendor.requests == []
+
+
 # --- inline <think> tags ------------------------------------------------------------------------
 
 # Vendors whose models may write their reasoning inline as <think>...</think> in the content.
