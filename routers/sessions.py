@@ -3,7 +3,7 @@ from sqlalchemy.orm import Session
 
 import database
 from models import MessageOut, SessionCreate, SessionDetail, SessionOut, SessionUpdate
-from routers.deps import Db, Manager, MessageId, SessionId
+from routers.deps import Db, Manager, MessageId, Registry, SessionId
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
@@ -48,7 +48,10 @@ async def get_session(db: Db, session_id: SessionId) -> SessionDetail:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_session(db: Db, body: SessionCreate) -> SessionOut:
+async def create_session(db: Db, registry: Registry, body: SessionCreate) -> SessionOut:
+    """Create an empty session; its provider must be one this service knows (configured or not)."""
+    registry.known(body.provider)
+
     def create(session: Session) -> SessionOut:
         created = database.create_session(session, **body.model_dump())
         return SessionOut.model_validate(_require(session, created))

@@ -55,6 +55,16 @@ async def test_creating_a_session_answers_201_with_the_session(client: httpx.Asy
     assert session["created_at"] and session["updated_at"]
 
 
+async def test_creating_a_session_for_an_unknown_provider_is_a_400_listing_the_known_ids(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(SESSIONS, json={"title": "t", "provider": "nope", "model": "m"})
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert detail.startswith("Unknown provider 'nope'. Known providers: cerebras, deepseek")
+    assert (await client.get(SESSIONS)).json() == []
+
+
 async def test_a_session_created_without_a_title_is_called_new_chat(client: httpx.AsyncClient) -> None:
     response = await client.post(SESSIONS, json={"provider": "groq", "model": "llama-3.3-70b-versatile"})
     assert response.status_code == 201
