@@ -357,7 +357,9 @@ def check_image(path: Path, mime: str, max_pixels: int) -> None:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise MediaError(f"Image refused as a decompression bomb: {exc}", 413) from exc
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
-        raise MediaError(f"Not a valid {mime} image: {exc}", 415) from exc
+        # Pillow may name the file it read: the server's temporary path is none of the client's business.
+        reason = str(exc).replace(repr(str(path)), "the file").replace(str(path), "the file")
+        raise MediaError(f"Not a valid {mime} image: {reason}", 415) from exc
     if width * height > max_pixels:
         raise MediaError(
             f"Image too large: {width}x{height} is {width * height} pixels, "

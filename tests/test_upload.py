@@ -108,6 +108,7 @@ JPEG_HEADER = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00
         (GIF_HEADER + b"\x00" * (8190 - len(GIF_HEADER)) + b"<script>", 415, "markup ('<script')"),
         (samples.mp4()[:24] + b"<!DOCTYPE html><p>", 415, "markup ('<!DOCTYPE')"),
         (b"\x89PNG\r\n\x1a\n" + b"not really a png" * 4, 415, "Not a valid image/png image"),
+        (b"\x89PNG\r\n\x1a\nxxxx", 415, "Not a valid image/png image: cannot identify image file"),
         (samples.png(text="x" * 20 * KB), 413, "Image too large: the limit is 0.01 MB (MAX_IMAGE_MB)"),
         (samples.png(size=(120, 120)), 413, "120x120 is 14400 pixels, over MAX_IMAGE_PIXELS=10000"),
         (samples.png_declaring(100_000, 100_000), 413, "decompression bomb"),
@@ -125,6 +126,7 @@ JPEG_HEADER = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00
         "markup-across-chunks",
         "mp4-html-polyglot",
         "corrupt-png",
+        "truncated-png",
         "image-over-size",
         "image-over-pixels",
         "decompression-bomb",
@@ -138,6 +140,7 @@ async def test_refused_upload_leaves_no_file(
     response = await post_file(client, data, "innocent.png", "image/png")
     assert response.status_code == status, response.text
     assert detail in response.json()["detail"]
+    assert str(upload_dir) not in response.json()["detail"]  # no server path given away
     assert await stored_names(upload_dir) == []
 
 
