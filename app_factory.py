@@ -84,9 +84,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _json_safe(value: Any) -> Any:
-    """`value` with every NaN or infinite float written as a string ("nan", "inf", "-inf")."""
+    """`value` with what JSON cannot carry written out as text.
+
+    NaN and the infinities become "nan", "inf" and "-inf"; lone surrogates, backslash escapes.
+    """
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return value.encode(errors="backslashreplace").decode()
+        return value
     if isinstance(value, dict):
         return {key: _json_safe(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -101,8 +110,8 @@ def _error(status_code: int, detail: str, **extra: object) -> JSONResponse:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        # Each error echoes the input it refused, and Python's JSON parser takes NaN and Infinity,
-        # which JSON itself cannot carry back.
+        # Each error echoes the input it refused, and Python's JSON parser takes NaN, Infinity and
+        # lone surrogates, which a JSON response cannot carry back.
         return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
 
     @app.exception_handler(ProviderError)

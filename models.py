@@ -3,7 +3,8 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 Role = Literal["user", "assistant", "system"]
 
@@ -11,6 +12,47 @@ Role = Literal["user", "assistant", "system"]
 # as invalid input before it reaches a database driver that cannot bind it.
 MAX_ROW_ID = 2**31 - 1
 RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
+
+
+class RequestBody(BaseModel):
+    """A request body: every string in it must be text UTF-8 can carry.
+
+    A JSON escape of half a UTF-16 surrogate pair decodes to a lone surrogate, which no database
+    column or vendor request can take; the whole body is checked once, before any field.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_only(cls, data: Any) -> Any:
+        where = _unpaired_surrogate(data, ())
+        if where is not None:
+            raise PydanticCustomError(
+                "unpaired_surrogate",
+                "{field} holds an unpaired surrogate, which is not text",
+                {"field": ".".join(map(str, where)) or "the body"},
+            )
+        return data
+
+
+def _unpaired_surrogate(value: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    """Where in `value` the first string UTF-8 cannot encode is, or None."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _unpaired_surrogate(key, (*path, "(key)")) or _unpaired_surrogate(item, (*path, key))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unpaired_surrogate(item, (*path, index))
+            if found is not None:
+                return found
+    return None
 
 
 class ProviderOut(BaseModel):
@@ -74,7 +116,7 @@ class SessionDetail(SessionOut):
     messages: list[MessageOut]
 
 
-class SessionCreate(BaseModel):
+class SessionCreate(RequestBody):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [{"title": "Trip ideas", "provider": "deepseek", "model": "deepseek-chat"}]
@@ -87,7 +129,7 @@ class SessionCreate(BaseModel):
     system_prompt: str | None = None
 
 
-class SessionUpdate(BaseModel):
+class SessionUpdate(RequestBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Renamed chat"}]})
 
     title: str = Field(min_length=1, max_length=200)
@@ -121,7 +163,7 @@ TURN_FIELDS = frozenset(
 )
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(RequestBody):
     """A chat turn: the new message(s) plus the settings of the chosen provider, flat."""
 
     model_config = ConfigDict(
@@ -226,7 +268,7 @@ class ChatRequest(BaseModel):
         return {key: value for key, value in sent.items() if value is not None}
 
 
-class ContinueRequest(BaseModel):
+class ContinueRequest(RequestBody):
     stream: bool = True
 
 

@@ -479,6 +479,20 @@ async def test_a_setting_that_is_not_a_finite_number_is_a_422_naming_it(
     assert vendor.requests == []
 
 
+async def test_text_with_an_unpaired_surrogate_is_a_422_naming_where_and_nothing_is_stored(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    # Valid JSON, but half a UTF-16 pair is no character: no database or vendor can take it.
+    body = json.dumps(chat_body("deepseek", content="smile \ud83d"), ensure_ascii=True)
+    assert "\\ud83d" in body
+    response = await client.post("/api/v1/chat", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["msg"] == "messages.0.content holds an unpaired surrogate, which is not text"
+    assert vendor.requests == []
+    assert (await client.get("/api/v1/sessions")).json() == []
+
+
 # --- inline <think> tags ------------------------------------------------------------------------
 
 # Vendors whose models may write their reasoning inline as <think>...</think> in the content.

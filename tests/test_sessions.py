@@ -65,6 +65,23 @@ async def test_creating_a_session_for_an_unknown_provider_is_a_400_listing_the_k
     assert (await client.get(SESSIONS)).json() == []
 
 
+async def test_a_session_title_with_an_unpaired_surrogate_is_a_422_naming_it(
+    client: httpx.AsyncClient,
+) -> None:
+    session = await new_session(client)
+    headers = {"content-type": "application/json"}
+    created = await client.post(
+        SESSIONS, content='{"title": "a\\udc00", "provider": "deepseek", "model": "m"}', headers=headers
+    )
+    url = f"{SESSIONS}/{session['id']}"
+    renamed = await client.patch(url, content='{"title": "\\ud800"}', headers=headers)
+    for response in (created, renamed):
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["msg"] == "title holds an unpaired surrogate, which is not text"
+    assert (await client.get(url)).json()["title"] == "Trip ideas"
+    assert len((await client.get(SESSIONS)).json()) == 1
+
+
 async def test_a_session_created_without_a_title_is_called_new_chat(client: httpx.AsyncClient) -> None:
     response = await client.post(SESSIONS, json={"provider": "groq", "model": "llama-3.3-70b-versatile"})
     assert response.status_code == 201
