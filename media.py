@@ -358,7 +358,7 @@ def check_image(path: Path, mime: str, max_pixels: int) -> None:
         raise MediaError(f"Image refused as a decompression bomb: {exc}", 413) from exc
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         # Pillow may name the file it read: the server's temporary path is none of the client's business.
-        reason = str(exc).replace(repr(str(path)), "the file").replace(str(path), "the file")
+        reason = str(exc).replace(f" {str(path)!r}", "").replace(str(path), "the file")
         raise MediaError(f"Not a valid {mime} image: {reason}", 415) from exc
     if width * height > max_pixels:
         raise MediaError(
