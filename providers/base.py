@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx2
+import openai
 
 if TYPE_CHECKING:
     from config import Settings
@@ -198,3 +199,13 @@ def pool_options(settings: "Settings") -> dict[str, Any]:
             max_keepalive_connections=min(settings.max_connections, 200),
         ),
     }
+
+
+def vendor_http_client(settings: "Settings") -> httpx2.AsyncClient:
+    """The httpx2 client both SDKs send through, on the openai SDK's aiohttp transport.
+
+    httpx2's own transport parses HTTP in pure Python (h11) and wraps every read of a chunk in
+    several layers of async iterators; aiohttp parses in C. A paced reply's chunks arrive one
+    read each, so this is most of what relaying a chunk costs (see README, Benchmarks).
+    """
+    return openai.DefaultAioHttpClient(**pool_options(settings))

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import aiohttp
 import httpx2
 import openai
 from google.genai import errors as genai_errors
@@ -137,7 +138,9 @@ def map_openai_errors(provider: str) -> Iterator[None]:
     try:
         yield
     except openai.APITimeoutError as exc:
-        raise ProviderTimeout(provider, "the vendor did not answer in time") from exc
+        if ran_out_of_time(exc):
+            raise ProviderTimeout(provider, "the vendor did not answer in time") from exc
+        raise ProviderUnavailable(provider, f"could not reach the vendor: {exc.__cause__}") from exc
     except openai.APIConnectionError as exc:
         reason = str(exc.__cause__ or exc)
         raise ProviderUnavailable(provider, f"could not reach the vendor: {reason}") from exc
@@ -152,12 +155,9 @@ def map_openai_errors(provider: str) -> Iterator[None]:
         raise ProviderUnavailable(provider, f"unreadable reply from the vendor: {exc}") from exc
     except EventTooLarge as exc:
         raise ProviderUnavailable(provider, str(exc)) from exc
-    except httpx2.TimeoutException as exc:
-        # The stream's body is read by httpx2 directly, past the SDK's own wrapping.
-        raise ProviderTimeout(provider, "the vendor did not answer in time") from exc
     except httpx2.TransportError as exc:
-        reason = str(exc) or type(exc).__name__
-        raise ProviderUnavailable(provider, f"the connection to the vendor failed: {reason}") from exc
+        # The stream's body is read by httpx2 directly, past the SDK's own wrapping.
+        raise transport_failure(provider, exc) from exc
 
 
 @contextmanager
@@ -176,11 +176,8 @@ def map_genai_errors(provider: str) -> Iterator[None]:
         raise error_for_status(provider, status, message) from exc
     except genai_errors.UnknownApiResponseError as exc:
         raise ProviderUnavailable(provider, f"unreadable reply from the vendor: {exc}") from exc
-    except httpx2.TimeoutException as exc:
-        raise ProviderTimeout(provider, "the vendor did not answer in time") from exc
     except httpx2.TransportError as exc:
-        reason = str(exc) or type(exc).__name__
-        raise ProviderUnavailable(provider, f"the connection to the vendor failed: {reason}") from exc
+        raise transport_failure(provider, exc) from exc
 
 
 @contextmanager
@@ -191,8 +188,28 @@ def map_httpx2_errors(provider: str) -> Iterator[None]:
     """
     try:
         yield
-    except httpx2.TimeoutException as exc:
-        raise ProviderTimeout(provider, "the vendor did not answer in time") from exc
     except httpx2.TransportError as exc:
-        reason = str(exc) or type(exc).__name__
-        raise ProviderUnavailable(provider, f"the connection to the vendor failed: {reason}") from exc
+        raise transport_failure(provider, exc) from exc
+
+
+def transport_failure(provider: str, exc: httpx2.TransportError) -> ProviderError:
+    """A timeout if time ran out; otherwise the connection failed, and the reason says how."""
+    if isinstance(exc, httpx2.TimeoutException) and ran_out_of_time(exc):
+        return ProviderTimeout(provider, "the vendor did not answer in time")
+    reason = str(exc) or type(exc).__name__
+    return ProviderUnavailable(provider, f"the connection to the vendor failed: {reason}")
+
+
+def ran_out_of_time(exc: BaseException) -> bool:
+    """Whether a timeout error from the HTTP stack means that time ran out.
+
+    The aiohttp transport reports every failed connection as httpx2.ConnectTimeout: refused, an
+    unknown host, a vendor that hung up before answering. The aiohttp error under it is a
+    TimeoutError only when a time limit was reached.
+    """
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, aiohttp.ClientError):
+            return isinstance(cause, TimeoutError)
+        cause = cause.__cause__
+    return True

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 from urllib.parse import urlparse
 
+import httpx2
 from google import genai
 from google.genai import types
 
@@ -30,8 +31,8 @@ from providers.base import (
     ThoughtSignature,
     Turn,
     Usage,
-    pool_options,
     tls_context,
+    vendor_http_client,
 )
 from providers.errors import ProviderBadRequest, ProviderBlocked, map_genai_errors
 
@@ -94,6 +95,7 @@ class GeminiProvider(LLMProvider):
     def __init__(self, settings: "Settings", *, api_key: str | None, base_url: str | None) -> None:
         super().__init__(settings, api_key=api_key, base_url=base_url)
         self._client: genai.Client | None = None
+        self._http: httpx2.AsyncClient | None = None
 
     @property
     def client(self) -> genai.Client:
@@ -101,13 +103,16 @@ class GeminiProvider(LLMProvider):
         if self._client is None:
             s = self.settings
             retries = s.provider_max_retries
+            self._http = vendor_http_client(s)
             options = types.HttpOptions(
                 base_url=self.base_url,
                 api_version=self.api_version,
                 # Milliseconds; the SDK's default of None would override the HTTP client's timeout.
                 timeout=int(s.provider_timeout * 1000),
                 retry_options=types.HttpRetryOptions(attempts=retries + 1) if retries else None,
-                async_client_args=pool_options(s),
+                # Ours, not one the SDK makes: with aiohttp installed it would open an aiohttp
+                # session of its own, without our pool, proxy and TLS settings.
+                httpx_async_client=self._http,
                 client_args={"verify": tls_context()},
             )
             # vertexai=False: a GOOGLE_GENAI_USE_VERTEXAI in the environment must not re-route us.
@@ -121,6 +126,8 @@ class GeminiProvider(LLMProvider):
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aio.aclose()
+            if self._http is not None:  # the SDK leaves a client it was given open
+                await self._http.aclose()
             self._client.close()  # the SDK builds a sync pool too; nothing is ever sent on it
 
     # --- chat -------------------------------------------------------------------------------

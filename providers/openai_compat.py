@@ -25,7 +25,7 @@ from providers.base import (
     TextDelta,
     Turn,
     Usage,
-    pool_options,
+    vendor_http_client,
 )
 from providers.errors import ProviderTimeout, ProviderUnavailable, map_openai_errors
 from providers.sse import EventTooLarge, sse_data
@@ -71,7 +71,7 @@ class OpenAICompatProvider(LLMProvider):
     def client(self) -> openai.AsyncOpenAI:
         """The pooled SDK client, built on first use so unconfigured vendors cost nothing."""
         if self._client is None:
-            self._http = openai.DefaultAsyncHttpx2Client(**pool_options(self.settings))
+            self._http = vendor_http_client(self.settings)
             self._client = openai.AsyncOpenAI(
                 api_key=self.api_key,
                 base_url=self.base_url,

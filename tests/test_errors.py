@@ -7,6 +7,8 @@ Before the first byte of a reply a failure is an HTTP status naming the provider
 import asyncio
 import json
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -25,6 +27,18 @@ def closed_port_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}/v1"
+
+
+@asynccontextmanager
+async def hanging_up_vendor() -> AsyncIterator[str]:
+    """A loopback server that accepts each connection and closes it before answering anything."""
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
 async def stored_reply(http: httpx.AsyncClient, session_id: int) -> dict[str, object]:
@@ -154,6 +168,25 @@ async def test_an_unreachable_vendor_is_a_502_saying_it_could_not_be_reached(
         response = await http.post("/api/v1/chat", json=chat_body("grok", stream=stream))
     assert response.status_code == 502
     assert response.json()["detail"].startswith("grok: could not reach the vendor")
+
+
+@pytest.mark.parametrize(
+    ("provider", "base_path", "model"), [("grok", "/v1", "grok-3-mini"), ("gemini", "", "gemini-2.5-flash")]
+)
+async def test_a_vendor_that_hangs_up_before_answering_is_a_502_not_a_timeout(
+    make_settings: SettingsFactory, serve: ServeApp, provider: str, base_path: str, model: str
+) -> None:
+    # The HTTP stack reports a connection closed at once as a connect timeout; it is not one.
+    async with hanging_up_vendor() as url:
+        settings = make_settings(**{f"{provider}_base_url": url + base_path})
+        async with serve(settings) as http:
+            response = await http.post(
+                "/api/v1/chat", json=chat_body() | {"provider": provider, "model": model}
+            )
+    assert response.status_code == 502
+    detail = response.json()["detail"]
+    assert detail.startswith(f"{provider}: ")
+    assert "in time" not in detail
 
 
 @pytest.mark.parametrize("stream", STREAM)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 from google import genai
 from google.genai import types
@@ -194,12 +195,16 @@ async def test_thinking_budget_asks_for_thoughts_too(
 async def test_fake_generate_content_answers_the_whole_scripted_reply(gemini: FakeGeminiVendor) -> None:
     # The service always streams; this keeps the fake's non-streaming endpoint honest for other users.
     gemini.queue(Reply(text_stream("Hel", "lo")))
-    options = types.HttpOptions(base_url=gemini.url, api_version="v1beta", timeout=5000)
+    http = httpx2.AsyncClient()
+    options = types.HttpOptions(
+        base_url=gemini.url, api_version="v1beta", timeout=5000, httpx_async_client=http
+    )
     client = genai.Client(vertexai=False, api_key="k", http_options=options)
     try:
         reply = await client.aio.models.generate_content(model="gemini-2.5-flash", contents="hi")
     finally:
         await client.aio.aclose()
+        await http.aclose()
         client.close()
     assert (reply.text, reply.candidates[0].finish_reason) == ("Hello", types.FinishReason.STOP)
     assert gemini.last.path == "/v1beta/models/gemini-2.5-flash:generateContent"
