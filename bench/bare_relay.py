@@ -3,7 +3,12 @@
 `python -m bench.bare_relay --port N --upstream http://127.0.0.1:M/v1` forwards
 `POST /v1/chat/completions` with one pooled httpx2 client and yields the raw bytes as they come:
 no parsing, no database, no event log. It runs under uvicorn with the same defaults as
-`python main.py`, so the gap between it and the service is what the service itself adds.
+`python main.py`.
+
+`--transport httpx2` (the default) reads the vendor through httpx2's own transport, the relay the
+issue's targets are set against. `--transport aiohttp` reads it through the aiohttp transport the
+service uses (providers/base.py, vendor_http_client), so the gap between that relay and the
+service is what the service itself adds.
 """
 
 import argparse
@@ -11,19 +16,26 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx2
+import openai
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+TRANSPORTS: dict[str, type[httpx2.AsyncClient]] = {
+    "httpx2": httpx2.AsyncClient,
+    "aiohttp": openai.DefaultAioHttpClient,
+}
 
-def create_app(upstream: str, max_connections: int) -> Starlette:
+
+def create_app(upstream: str, max_connections: int, transport: str = "httpx2") -> Starlette:
     limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=200)
+    client_class = TRANSPORTS[transport]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with httpx2.AsyncClient(base_url=upstream, limits=limits, timeout=60) as client:
+        async with client_class(base_url=upstream, limits=limits, timeout=60) as client:
             app.state.client = client
             yield
 
@@ -56,8 +68,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="the vendor's base URL, ending in /v1")
     parser.add_argument("--max-connections", type=int, default=2000)
+    parser.add_argument("--transport", choices=TRANSPORTS, default="httpx2")
     args = parser.parse_args()
-    uvicorn.run(create_app(args.upstream, args.max_connections), host="127.0.0.1", port=args.port)
+    app = create_app(args.upstream, args.max_connections, args.transport)
+    uvicorn.run(app, host="127.0.0.1", port=args.port)
 
 
 if __name__ == "__main__":

@@ -115,10 +115,10 @@ def start_fake(logs: Path) -> Proc:
     )
 
 
-def start_bare(logs: Path, upstream: str) -> Proc:
+def start_bare(logs: Path, upstream: str, transport: str) -> Proc:
     port = free_port()
-    args = ["-m", "bench.bare_relay", "--port", str(port), "--upstream", upstream]
-    return start("bare_relay", args, logs=logs, env=dict(os.environ), cwd=REPO, port=port)
+    args = ["-m", "bench.bare_relay", "--port", str(port), "--upstream", upstream, "--transport", transport]
+    return start(f"bare_relay_{transport}", args, logs=logs, env=dict(os.environ), cwd=REPO, port=port)
 
 
 def service_env(workdir: Path, port: int, upstream: str) -> dict[str, str]:

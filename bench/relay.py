@@ -1,6 +1,9 @@
 """The light-relay benchmark (issue 4): the same load sent directly to a fast fake vendor, through a
 bare Starlette byte relay, and through the service (`python main.py`), in one run; prints a table.
 
+The bare relay runs twice: on httpx2's own transport (the reference the targets name) and on the
+aiohttp transport the service reads vendors through, which shows what the service itself adds.
+
     make bench                      # or: .venv/bin/python -m bench.relay [--quick] [--phases ...]
 
 Every process runs on 127.0.0.1 and is stopped on the way out; every loop is bounded in count and
@@ -29,6 +32,8 @@ from bench.client import Connection, Result
 from bench.fake_vendor import expected_text, parse_plan
 
 PHASES = ("hold", "c1", "c50", "bulk", "paced")
+# The relays besides the service; "bare" is the one the targets are set against.
+BARE = ("bare", "bare_aiohttp")
 SESSION_ID = re.compile(rb'"session_id":(\d+)')
 SERVICE_CHAT = "/api/v1/chat"
 VENDOR_CHAT = "/v1/chat/completions"
@@ -278,14 +283,14 @@ async def measure(args: argparse.Namespace, targets: list[Target]) -> Figures:
     for target in targets:  # warm-up: imports, pools, first session rows
         await run_load(target, "bench-bulk-10", 20, 2)
     if "hold" in phases:
-        for name in ("bare", "service"):
+        for name in (*BARE, "service"):
             step("hold", name)
             figures.holds[name] = await hold_streams(
                 by_name[name], args.hold_model, args.hold_streams, args.timeout
             )
         # The streams leave up to 200 idle connections in the relay's vendor pool until their
         # keep-alive expires, and until then every request's pool bookkeeping checks each one
-        # (some 10 ms of CPU per request for 200). The bare relay's have expired during the
+        # (some 10 ms of CPU per request for 200). The bare relays' have expired during the
         # service's phase; the service's expire here, before the per-request phases.
         await asyncio.sleep(httpx2.Limits().keepalive_expiry + 1)
     # (phase, model, requests per round, concurrency); the rounds alternate between the targets,
@@ -316,21 +321,26 @@ async def with_processes(args: argparse.Namespace, work: Callable[[list[Target]]
             fake = procs.start_fake(workdir)
             started.append(fake)
             upstream = f"http://127.0.0.1:{fake.port}/v1"
-            bare = procs.start_bare(workdir, upstream)
+            bare = procs.start_bare(workdir, upstream, "httpx2")
             started.append(bare)
+            bare_aiohttp = procs.start_bare(workdir, upstream, "aiohttp")
+            started.append(bare_aiohttp)
             service = procs.start_service(workdir, upstream)
             started.append(service)
             await fake.wait_ready("/v1/models")
             await bare.wait_ready("/")
+            await bare_aiohttp.wait_ready("/")
             await service.wait_ready("/health")
             print(
-                f"pids: fake {fake.pid}, bare relay {bare.pid}, service {service.pid}; logs in {workdir}",
+                f"pids: fake {fake.pid}, bare relays {bare.pid} (httpx2) and {bare_aiohttp.pid} (aiohttp), "
+                f"service {service.pid}; logs in {workdir}",
                 flush=True,
             )
             await work(
                 [
                     Target("direct", fake, VENDOR_CHAT),
                     Target("bare", bare, VENDOR_CHAT),
+                    Target("bare_aiohttp", bare_aiohttp, VENDOR_CHAT),
                     Target("service", service, SERVICE_CHAT),
                 ]
             )
@@ -350,6 +360,10 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def ratios(service: float, bare: float, bare_aiohttp: float) -> str:
+    return f"{service / bare:.2f}x bare, {service / bare_aiohttp:.2f}x aiohttp"
+
+
 def ttft_rows(figures: Figures) -> list[list[str]]:
     rows = []
     for phase, concurrency in (("c1", 1), ("c50", 50)):
@@ -357,7 +371,7 @@ def ttft_rows(figures: Figures) -> list[list[str]]:
         if not loads:
             continue
         for q, label in ((0.5, "p50"), (0.99, "p99")):
-            d, b, s = (loads[n].ttft(q) for n in ("direct", "bare", "service"))
+            d, b, a, s = (loads[n].ttft(q) for n in ("direct", *BARE, "service"))
             target = "< 5 ms added" if (phase, label) == ("c1", "p50") else ""
             check = verdict(s - d < 0.005) if target else ""
             rows.append(
@@ -365,6 +379,7 @@ def ttft_rows(figures: Figures) -> list[list[str]]:
                     f"TTFT {label}, c={concurrency} (ms)",
                     ms(d),
                     f"{ms(b)} (+{ms(b - d)})",
+                    f"{ms(a)} (+{ms(a - d)})",
                     f"{ms(s)} (+{ms(s - d)})",
                     f"+{ms(s - d)} ms",
                     target,
@@ -378,8 +393,8 @@ def cpu_rows(figures: Figures, args: argparse.Namespace) -> list[list[str]]:
     rows = []
     c1 = figures.loads.get("c1")
     if c1:
-        d, b, s = (c1[n].cpu_per_request() for n in ("direct", "bare", "service"))
-        rows.append(["CPU / request, 10 chunks (ms)", ms(d), ms(b), ms(s), f"{s / b:.2f}x bare", "< 8 ms"])
+        d, b, a, s = (c1[n].cpu_per_request() for n in ("direct", *BARE, "service"))
+        rows.append(["CPU / request, 10 chunks (ms)", ms(d), ms(b), ms(a), ms(s), ratios(s, b, a), "< 8 ms"])
         rows[-1].append(verdict(s < 0.008))
     per_request = {n: c1[n].cpu_per_request() for n in c1} if c1 else {}
     for phase, target_text in (("bulk", "< 60 ms"), ("paced", "<= 1.2x bare")):
@@ -392,23 +407,24 @@ def cpu_rows(figures: Figures, args: argparse.Namespace) -> list[list[str]]:
             n: (load.cpu - load.ok * per_request.get(n, 0.0)) / max(load.ok * chunks.chunks, 1) * 1000
             for n, load in loads.items()
         }
-        d, b, s = per_k["direct"], per_k["bare"], per_k["service"]
+        d, b, a, s = (per_k[n] for n in ("direct", *BARE, "service"))
         ok = s < 0.060 if phase == "bulk" else s <= 1.2 * b
         rows.append(
-            [f"CPU / 1,000 {phase} chunks (ms)", ms(d), ms(b), ms(s), f"{s / b:.2f}x bare", target_text]
+            [f"CPU / 1,000 {phase} chunks (ms)", ms(d), ms(b), ms(a), ms(s), ratios(s, b, a), target_text]
         )
         rows[-1].append(verdict(ok))
     bulk = figures.loads.get("bulk")
     if bulk:
         rate = {n: args.bulk_chunks / statistics.median(r.total for r in bulk[n].results) for n in bulk}
-        d, b, s = rate["direct"], rate["bare"], rate["service"]
+        d, b, a, s = (rate[n] for n in ("direct", *BARE, "service"))
         rows.append(
             [
                 f"chunks/s, one {args.bulk_chunks}-chunk stream",
                 f"{d:,.0f}",
                 f"{b:,.0f}",
+                f"{a:,.0f}",
                 f"{s:,.0f}",
-                f"{s / b:.2f}x bare",
+                ratios(s, b, a),
                 "",
                 "",
             ]
@@ -419,13 +435,14 @@ def cpu_rows(figures: Figures, args: argparse.Namespace) -> list[list[str]]:
 def hold_rows(figures: Figures) -> list[list[str]]:
     if not figures.holds:
         return []
-    b, s = figures.holds["bare"], figures.holds["service"]
+    b, a, s = (figures.holds[n] for n in (*BARE, "service"))
     stored_ok = s.stored == s.streams and s.completed == s.streams
     return [
         [
             f"{s.streams} slow streams: completed",
             "-",
             f"{b.completed} (max {b.max_overlap} at once)",
+            f"{a.completed} (max {a.max_overlap} at once)",
             f"{s.completed} (max {s.max_overlap} at once)",
             f"{s.stored} stored complete",
             "all stored",
@@ -435,6 +452,7 @@ def hold_rows(figures: Figures) -> list[list[str]]:
             "  RSS idle -> peak (MB)",
             "-",
             f"{b.idle_kb / 1024:.0f} -> {b.peak_kb / 1024:.0f}",
+            f"{a.idle_kb / 1024:.0f} -> {a.peak_kb / 1024:.0f}",
             f"{s.idle_kb / 1024:.0f} -> {s.peak_kb / 1024:.0f}",
             f"HWM {s.hwm_kb / 1024:.0f} MB",
             "",
@@ -444,8 +462,9 @@ def hold_rows(figures: Figures) -> list[list[str]]:
             "  RSS added / stream (KB)",
             "-",
             f"{b.added_kb_per_stream:.1f}",
+            f"{a.added_kb_per_stream:.1f}",
             f"{s.added_kb_per_stream:.1f}",
-            f"{s.added_kb_per_stream / max(b.added_kb_per_stream, 0.1):.1f}x bare",
+            ratios(s.added_kb_per_stream, max(b.added_kb_per_stream, 0.1), max(a.added_kb_per_stream, 0.1)),
             "< 100 KB",
             verdict(s.added_kb_per_stream < 100),
         ],
@@ -458,7 +477,16 @@ def sent(figures: Figures, phase: str) -> int:
 
 
 def print_table(figures: Figures, args: argparse.Namespace) -> None:
-    header = ["measure", "direct", "bare relay", "service", "added/ratio", "target", ""]
+    header = [
+        "measure",
+        "direct",
+        "bare relay",
+        "bare relay, aiohttp",
+        "service",
+        "added/ratio",
+        "target",
+        "",
+    ]
     rows = [header, *ttft_rows(figures), *cpu_rows(figures, args), *hold_rows(figures)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     line = "-+-".join("-" * w for w in widths)
@@ -469,7 +497,8 @@ def print_table(figures: Figures, args: argparse.Namespace) -> None:
             print(line)
     print()
     notes = [
-        "direct = the fake vendor itself; in CPU rows its own CPU, for scale.",
+        "direct = the fake vendor itself; in CPU rows its own CPU, for scale. bare relay = httpx2's own "
+        "transport (the targets' reference); bare relay, aiohttp = the transport the service reads through.",
         "CPU per 1,000 chunks is the marginal cost: CPU minus the 10-chunk request cost, per chunk.",
         f"requests per target: c1 {sent(figures, 'c1')} and c50 {sent(figures, 'c50')} x bench-bulk-10; "
         f"bulk {sent(figures, 'bulk')} x bench-bulk-{args.bulk_chunks} at c=1; paced "
@@ -490,7 +519,7 @@ def print_table(figures: Figures, args: argparse.Namespace) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Relay benchmark: direct vs bare relay vs service.")
+    parser = argparse.ArgumentParser(description="Relay benchmark: direct vs the bare relays vs the service.")
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))
     parser.add_argument("--c1-requests", type=int, default=200)

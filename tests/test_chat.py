@@ -136,6 +136,20 @@ async def test_a_vendor_that_compresses_its_event_stream_is_read_through_the_com
     assert (stored["status"], stored["content"]) == ("complete", "Hello compressed world")
 
 
+async def test_http_proxy_carries_the_vendor_requests(
+    make_settings: SettingsFactory, serve: ServeApp, vendor: FakeOpenAIVendor, chat: ChatCall
+) -> None:
+    # The vendor's host does not resolve: only a request sent through the proxy reaches anything.
+    # The fake vendor stands in for the proxy and answers the absolute-form request itself.
+    proxy = vendor.server.url  # type: ignore[attr-defined]
+    settings = make_settings(deepseek_base_url="http://vendor.invalid/v1", http_proxy=proxy)
+    async with serve(settings) as http:
+        reply = await chat(http, chat_body("deepseek", "hi"))
+    assert reply.status == 200
+    assert reply.text == "Hello world"
+    assert vendor.requests[-1].headers["host"] == "vendor.invalid"
+
+
 async def test_stream_false_returns_the_stored_assistant_message(
     client: httpx.AsyncClient, vendor: FakeOpenAIVendor, chat: ChatCall
 ) -> None:
