@@ -194,9 +194,15 @@ def map_httpx2_errors(provider: str) -> Iterator[None]:
 
 def transport_failure(provider: str, exc: httpx2.TransportError) -> ProviderError:
     """A timeout if time ran out; otherwise the connection failed, and the reason says how."""
+    underlying = _aiohttp_error(exc)
     if isinstance(exc, httpx2.TimeoutException) and ran_out_of_time(exc):
         return ProviderTimeout(provider, "the vendor did not answer in time")
-    reason = str(exc) or type(exc).__name__
+    if isinstance(underlying, aiohttp.ClientPayloadError):
+        # Its own text names aiohttp's parser state ("<TransferEncodingError: 400, ...>"), which
+        # reads like an HTTP status the vendor never sent.
+        reason = "the reply was cut off before its end"
+    else:
+        reason = str(exc) or type(exc).__name__
     return ProviderUnavailable(provider, f"the connection to the vendor failed: {reason}")
 
 
@@ -207,9 +213,15 @@ def ran_out_of_time(exc: BaseException) -> bool:
     unknown host, a vendor that hung up before answering. The aiohttp error under it is a
     TimeoutError only when a time limit was reached.
     """
+    underlying = _aiohttp_error(exc)
+    return underlying is None or isinstance(underlying, TimeoutError)
+
+
+def _aiohttp_error(exc: BaseException) -> aiohttp.ClientError | None:
+    """The aiohttp error an httpx2 error (or the SDK's, around that) was raised from, if any."""
     cause = exc.__cause__
     while cause is not None:
         if isinstance(cause, aiohttp.ClientError):
-            return isinstance(cause, TimeoutError)
+            return cause
         cause = cause.__cause__
-    return True
+    return None
