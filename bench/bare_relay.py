@@ -5,10 +5,10 @@
 no parsing, no database, no event log. It runs under uvicorn with the same defaults as
 `python main.py`.
 
-`--transport httpx2` (the default) reads the vendor through httpx2's own transport, the relay the
-issue's targets are set against. `--transport aiohttp` reads it through the aiohttp transport the
-service uses (providers/base.py, vendor_http_client), so the gap between that relay and the
-service is what the service itself adds.
+`--transport httpx2` (the default) reads the vendor through httpx2's own transport: the reference
+relay the benchmark's targets are set against. `--transport aiohttp` reads it through the aiohttp
+transport the service uses (providers/base.py, vendor_http_client), so the gap between that relay
+and the service is what the service itself adds.
 """
 
 import argparse

@@ -194,10 +194,9 @@ def map_httpx2_errors(provider: str) -> Iterator[None]:
 
 def transport_failure(provider: str, exc: httpx2.TransportError) -> ProviderError:
     """A timeout if time ran out; otherwise the connection failed, and the reason says how."""
-    underlying = _aiohttp_error(exc)
     if isinstance(exc, httpx2.TimeoutException) and ran_out_of_time(exc):
         return ProviderTimeout(provider, "the vendor did not answer in time")
-    if isinstance(underlying, aiohttp.ClientPayloadError):
+    if isinstance(_aiohttp_error(exc), aiohttp.ClientPayloadError):
         # Its own text names aiohttp's parser state ("<TransferEncodingError: 400, ...>"), which
         # reads like an HTTP status the vendor never sent.
         reason = "the reply was cut off before its end"
