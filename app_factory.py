@@ -2,6 +2,7 @@
 
 import logging
 import math
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -144,5 +145,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        logger.exception("Unhandled error", exc_info=exc)
-        return _error(500, f"Internal error: {type(exc).__name__}: {exc}")
+        # An unexpected exception's text may hold server paths, SQL or another request's data: it
+        # goes to the log, and the client gets a reference that finds it there.
+        reference = secrets.token_hex(4)
+        logger.exception("Unhandled error, reference %s", reference, exc_info=exc)
+        detail = f"Internal error, reference {reference}: the server's log has the details"
+        return _error(500, detail, reference=reference)

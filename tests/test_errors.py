@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
+import database
 from tests.conftest import ChatCall, ServeApp, SettingsFactory, chat_body
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream, usage_chunk, wire
 
@@ -354,3 +355,24 @@ async def test_a_mid_stream_error_with_stream_false_is_a_502_and_the_partial_tex
     sessions = (await client.get("/api/v1/sessions")).json()
     stored = await stored_reply(client, sessions[0]["id"])
     assert (stored["content"], stored["status"]) == ("partial", "error")
+
+
+# --- our own failures ---------------------------------------------------------------------------
+
+
+async def test_an_unexpected_failure_is_a_500_with_a_reference_to_the_log_and_nothing_of_its_text(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("cannot open /srv/chat/secret.db")
+
+    monkeypatch.setattr(database, "list_sessions", broken)
+    response = await client.get("/api/v1/sessions")
+    assert response.status_code == 500
+    body = response.json()
+    assert "secret" not in response.text
+    reference = body["reference"]
+    assert body["detail"] == f"Internal error, reference {reference}: the server's log has the details"
+    [logged] = [r for r in caplog.records if reference in r.getMessage()]
+    assert logged.exc_info is not None
+    assert "cannot open /srv/chat/secret.db" in str(logged.exc_info[1])
