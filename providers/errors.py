@@ -176,6 +176,8 @@ def map_genai_errors(provider: str) -> Iterator[None]:
         raise error_for_status(provider, status, message) from exc
     except genai_errors.UnknownApiResponseError as exc:
         raise ProviderUnavailable(provider, f"unreadable reply from the vendor: {exc}") from exc
+    except EventTooLarge as exc:
+        raise ProviderUnavailable(provider, str(exc)) from exc
     except httpx2.TransportError as exc:
         raise transport_failure(provider, exc) from exc
 

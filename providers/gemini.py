@@ -35,6 +35,7 @@ from providers.base import (
     vendor_http_client,
 )
 from providers.errors import ProviderBadRequest, ProviderBlocked, map_genai_errors
+from providers.sse import bound_event_stream_lines
 
 if TYPE_CHECKING:
     from config import Settings
@@ -104,6 +105,7 @@ class GeminiProvider(LLMProvider):
             s = self.settings
             retries = s.provider_max_retries
             self._http = vendor_http_client(s)
+            self._http.event_hooks["response"].append(bound_event_stream_lines)
             options = types.HttpOptions(
                 base_url=self.base_url,
                 api_version=self.api_version,

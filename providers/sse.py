@@ -9,6 +9,8 @@ SDK's runs every byte through a regular expression and took twice as long to par
 import codecs
 from collections.abc import AsyncIterator
 
+import httpx2
+
 # The decoders themselves, not httpx-sse's EventSource: that one reads an httpx (not httpx2)
 # response and refuses a 200 whose Content-Type is not text/event-stream, which the openai SDK
 # accepts from an OpenAI-compatible server, and so do we.
@@ -21,8 +23,8 @@ MAX_EVENT_CHARS = 32 * 1024 * 1024
 
 
 class EventTooLarge(ValueError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the vendor's stream sent an event of over {limit:,} characters; it was cut off")
+    def __init__(self, limit: int, unit: str = "characters") -> None:
+        super().__init__(f"the vendor's stream sent an event of over {limit:,} {unit}; it was cut off")
 
 
 async def sse_data(body: AsyncIterator[bytes], max_event_chars: int | None = None) -> AsyncIterator[str]:
@@ -57,3 +59,36 @@ async def sse_data(body: AsyncIterator[bytes], max_event_chars: int | None = Non
         event = fields.decode(line)
         if event is not None:
             yield event.data
+
+
+class LineBoundStream(httpx2.AsyncByteStream):
+    """A response body that fails once more than `limit` bytes arrive without a line ending.
+
+    The bound of a stream that an SDK reads line by line, out of `sse_data`'s reach: google-genai
+    reads its events with httpx2's `aiter_lines`, which holds a line in memory until it ends. An
+    encoded (compressed) body is counted as it arrives, so the bound does not hold for it.
+    """
+
+    def __init__(self, stream: httpx2.AsyncByteStream, limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        pending = 0
+        async for chunk in self._stream:
+            end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+            pending = len(chunk) - end - 1 if end >= 0 else pending + len(chunk)
+            # The lines this chunk completes are read first, as sse_data yields the events it ends.
+            yield chunk
+            if pending > self._limit:
+                raise EventTooLarge(self._limit, "bytes")
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+async def bound_event_stream_lines(response: httpx2.Response) -> None:
+    """An httpx2 response hook: a `text/event-stream` body is read through a LineBoundStream."""
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        assert isinstance(response.stream, httpx2.AsyncByteStream)
+        response.stream = LineBoundStream(response.stream, MAX_EVENT_CHARS)

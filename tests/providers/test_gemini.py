@@ -347,6 +347,25 @@ async def test_dropped_connection_mid_stream_is_an_error_event(
     assert (await stored_reply(api, answer))["status"] == "error"
 
 
+async def test_an_event_that_never_ends_is_cut_off_and_the_text_before_it_kept(
+    api: httpx.AsyncClient, gemini: FakeGeminiVendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("providers.sse.MAX_EVENT_CHARS", 1000)
+    # Without the bound the SDK's line reader would hold this line until the vendor ended the body.
+    gemini.queue(Reply([sse(response(part("Before"))), b"data: " + b"x" * 3000], stall=20))
+    answer = await ask(api)
+    assert answer.text == "Before"
+    assert answer.events[-2:] == [
+        {"error": "gemini: the vendor's stream sent an event of over 1,000 bytes; it was cut off"},
+        {"done": True},
+    ]
+    stored = await stored_reply(api, answer)
+    assert (stored["content"], stored["status"]) == ("Before", "error")
+    async with asyncio.timeout(5):  # the vendor, still stalling, sees the connection closed
+        while gemini.disconnects == 0:
+            await asyncio.sleep(0.02)
+
+
 async def test_a_reply_may_run_and_pause_past_provider_timeout(
     serve: Serve, gemini: FakeGeminiVendor
 ) -> None:

@@ -2,9 +2,10 @@
 
 from collections.abc import AsyncIterator
 
+import httpx2
 import pytest
 
-from providers.sse import EventTooLarge, sse_data
+from providers.sse import EventTooLarge, LineBoundStream, sse_data
 
 BODY = (
     "\ufeff: keep-alive comment\r\n"
@@ -66,3 +67,26 @@ async def test_many_events_may_add_up_to_more_than_the_limit() -> None:
     body = b"".join(b"data: " + b"y" * 90 + b"\n\n" for _ in range(100))
     events = [data async for data in sse_data(reads(body, 50), max_event_chars=200)]
     assert events == ["y" * 90] * 100
+
+
+class Body(httpx2.AsyncByteStream):
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+
+
+async def test_a_line_bound_stream_passes_lines_under_the_limit_whatever_ends_them() -> None:
+    chunks = (b"x" * 600 + b"\r", b"y" * 600 + b"\n", b"z" * 300, b"z" * 300 + b"\r\n")
+    assert [chunk async for chunk in LineBoundStream(Body(*chunks), 1000)] == list(chunks)
+
+
+async def test_a_line_bound_stream_fails_once_a_line_passes_the_limit_across_reads() -> None:
+    read: list[bytes] = []
+    with pytest.raises(EventTooLarge, match="over 1,000 bytes"):
+        async for chunk in LineBoundStream(Body(b"ok\ndata: " + b"x" * 500, b"x" * 600, b"never read"), 1000):
+            read.append(chunk)
+    # The chunk that passed the limit is still handed on: the lines it ends are read first.
+    assert read == [b"ok\ndata: " + b"x" * 500, b"x" * 600]
