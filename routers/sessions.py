@@ -2,7 +2,7 @@ from fastapi import APIRouter, Query, Response, status
 from sqlalchemy.orm import Session
 
 import database
-from models import MessageOut, SessionCreate, SessionDetail, SessionOut, SessionUpdate
+from models import MAX_ROW_ID, MessageOut, SessionCreate, SessionDetail, SessionOut, SessionUpdate
 from routers.deps import Db, Manager, MessageId, Registry, SessionId
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
@@ -19,7 +19,8 @@ def _require(db: Session, session_id: int) -> database.ChatSession:
 async def list_sessions(
     db: Db,
     response: Response,
-    skip: int = Query(0, ge=0),
+    # No more rows than ids; past 2**63 SQLite could not even bind the offset.
+    skip: int = Query(0, ge=0, le=MAX_ROW_ID),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[SessionOut]:
     """Sessions, most recently active first; the total is in `X-Total-Count`."""

@@ -317,6 +317,7 @@ INVALID_CALLS: list[tuple[str, str, dict[str, Any] | None, list[object]]] = [
     ("DELETE", f"/{2**31}", None, ["path", "session_id"]),
     ("DELETE", f"/{{id}}/truncate/{2**63}", None, ["path", "message_id"]),
     ("GET", "?skip=-1", None, ["query", "skip"]),
+    ("GET", f"?skip={2**63}", None, ["query", "skip"]),
     ("GET", "?limit=0", None, ["query", "limit"]),
     ("GET", "?limit=1001", None, ["query", "limit"]),
 ]
@@ -330,3 +331,4 @@ async def test_an_invalid_sessions_call_is_a_422_naming_the_field(client: httpx.
         assert response.status_code == 422, (method, url)
         assert [e["loc"] for e in response.json()["detail"]] == [loc], (method, url)
     assert (await client.get(f"{SESSIONS}/{session['id']}")).json()["title"] == "Trip ideas"
+    assert (await client.get(f"{SESSIONS}?skip={2**31 - 1}")).json() == []
