@@ -89,6 +89,6 @@ class LineBoundStream(httpx2.AsyncByteStream):
 
 async def bound_event_stream_lines(response: httpx2.Response) -> None:
     """An httpx2 response hook: a `text/event-stream` body is read through a LineBoundStream."""
-    if response.headers.get("content-type", "").startswith("text/event-stream"):
-        assert isinstance(response.stream, httpx2.AsyncByteStream)
+    event_stream = response.headers.get("content-type", "").startswith("text/event-stream")
+    if event_stream and isinstance(response.stream, httpx2.AsyncByteStream):
         response.stream = LineBoundStream(response.stream, MAX_EVENT_CHARS)
