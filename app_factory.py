@@ -19,6 +19,7 @@ from chat_turns import NotContinuable
 from config import Settings, load_settings
 from generation import GenerationManager, ServiceDraining
 from media import MediaError, remove_partial_uploads
+from models import is_text
 from provider_registry import ProviderRegistry
 from providers.errors import ProviderError, RegistryError
 from redis_bus import RedisBus
@@ -92,11 +93,7 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, str):
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            return value.encode(errors="backslashreplace").decode()
-        return value
+        return value if is_text(value) else value.encode(errors="backslashreplace").decode()
     if isinstance(value, dict):
         return {key: _json_safe(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -34,14 +34,19 @@ class RequestBody(BaseModel):
         return data
 
 
+def is_text(value: str) -> bool:
+    """Whether UTF-8 can encode `value`: false when it holds a lone surrogate."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _unpaired_surrogate(value: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
     """Where in `value` the first string UTF-8 cannot encode is, or None."""
     if isinstance(value, str):
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            return path
-        return None
+        return None if is_text(value) else path
     if isinstance(value, dict):
         for key, item in value.items():
             found = _unpaired_surrogate(key, (*path, "(key)")) or _unpaired_surrogate(item, (*path, key))
