@@ -29,6 +29,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.relay
+	$(PY) -m bench.flush
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -82,6 +82,7 @@ async def start_turn(manager: GenerationManager, registry: ProviderRegistry, bod
         raise ServiceDraining()
     provider = registry.get(body.message_provider or body.provider)
     params, media, ignored = split_options(body.sent_options(), provider, body.message_model or body.model)
+    provider.check_params(params)
     # Media the provider cannot take (or a path outside uploads/) is refused before anything is stored.
     await check_media(provider, body.messages, manager.settings.upload_dir)
     # Once stored, the turn is launched even if this request is cancelled meanwhile: a stored

@@ -87,11 +87,11 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None
 
-    stream_flush_interval: float = Field(default=1.0, gt=0)
+    stream_flush_interval: float = Field(default=0.25, gt=0)
     first_token_timeout: float = Field(default=60.0, gt=0)
     stream_idle_timeout: float = Field(default=60.0, gt=0)
     max_generation_seconds: float = Field(default=600.0, gt=0)
-    disconnect_policy: Literal["continue", "stop"] = "continue"
+    disconnect_policy: Literal["auto", "continue", "stop"] = "auto"
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     keepalive_seconds: float = Field(default=15.0, gt=0)
     loop_detect_chars: int = Field(default=1200, ge=0)

@@ -47,6 +47,8 @@ class Abort:
 
 
 STOPPED = Abort("stopped", "stopped by user")
+# The contract's keys for generated media (MediaOutput.kind).
+MEDIA_KINDS = frozenset({"images", "videos", "audios"})
 
 
 class Generation:
@@ -77,6 +79,9 @@ class Generation:
         self.log.extend([{"session_id": session_id}, {"message_id": message_id}])
         self.started = asyncio.Event()
         self.done = asyncio.Event()
+        # A continued reply goes on from its stored text: the log carries only what is new.
+        self._prefix = prefix
+        self._reasoning_prefix = reasoning_prefix
         self.text: list[str] = [prefix] if prefix else []
         self.reasoning: list[str] = [reasoning_prefix] if reasoning_prefix else []
         self.search_results: list[dict[str, Any]] = []
@@ -105,25 +110,51 @@ class Generation:
     def finished(self) -> bool:
         return self.done.is_set()
 
-    def abort(self, reason: Abort) -> bool:
-        """End the generation now (stop, watchdog, shutdown); False if it already ended."""
-        if self.finished or self.task is None or self.abort_reason is not None:
+    def abort(self, reason: Abort, *, cut_at: int | None = None) -> bool:
+        """End the generation now (stop, watchdog, shutdown); False if it already ended.
+
+        The reply takes its final state at once, so a read that follows sees what will be stored.
+        `cut_at` keeps only what the first `cut_at` events of the log carried: the text a client
+        that left had been sent, no more.
+        """
+        if self.status != "streaming" or self.task is None:
             return False
         self.abort_reason = reason
+        if cut_at is not None:
+            self._cut(cut_at)
+        self._end(reason.status, reason.finish_reason, reason.error)
         # A task cancelled before its first step never runs its clean-up (the final store): one
         # that has not started yet finds the reason when it does, and ends at once.
         if self.running:
             self.task.cancel()
         return True
 
+    def _cut(self, count: int) -> None:
+        self.text = [self._prefix] if self._prefix else []
+        self.reasoning = [self._reasoning_prefix] if self._reasoning_prefix else []
+        self.search_results = []
+        self.media = {}
+        for event in self.log.events[2:count]:
+            self._refold(event)
+
+    def _refold(self, wire: Event) -> None:
+        """Fold a contract event back into the reply (the inverse of `_record`)."""
+        for key, value in wire.items():
+            if key == "content":
+                self.text.append(value)
+            elif key == "reasoning":
+                self.reasoning.append(value)
+            elif key == "search_results":
+                self.search_results.extend(value)
+            elif key in MEDIA_KINDS:
+                self.media.setdefault(key, []).extend(value)
+
     # --- producing --------------------------------------------------------------------------
 
     async def run(self) -> None:
         self.running = True
         if self.abort_reason is not None:
-            reason = self.abort_reason
-            self._end(reason.status, reason.finish_reason, reason.error)
-            return
+            return  # aborted before it started: abort() has set the final state
         try:
             async for event in self.provider.stream(self.request):
                 first = not self.has_output
@@ -132,18 +163,22 @@ class Generation:
                     # Let the HTTP response start now, before a burst of buffered chunks is parsed.
                     await asyncio.sleep(0)
         except asyncio.CancelledError:
-            reason = self.abort_reason or Abort("interrupted", "interrupted")
-            self._end(reason.status, reason.finish_reason, reason.error)
             if self.abort_reason is None:
+                self._end("interrupted", "interrupted", None)
                 raise
         except ProviderError as exc:
-            self._end("error", "error", exc)
+            self._end_unless_aborted("error", "error", exc)
         except Exception as exc:  # a reply we could not handle must still end, stored and explained
             logger.exception("Generation %s failed", self.message_id)
             failure = ProviderUnavailable(self.provider.id, f"could not process the vendor's reply ({exc})")
-            self._end("error", "error", failure)
+            self._end_unless_aborted("error", "error", failure)
         else:
-            self._end("complete", self.finish_reason or "stop", None)
+            self._end_unless_aborted("complete", self.finish_reason or "stop", None)
+
+    def _end_unless_aborted(self, status: str, finish_reason: str, error: Exception | None) -> None:
+        # An abort has already set the final state; what the stream did while closing is moot.
+        if self.abort_reason is None:
+            self._end(status, finish_reason, error)
 
     def _apply(self, event: StreamEvent) -> None:
         self.last_event_at = time.monotonic()
@@ -243,7 +278,7 @@ class GenerationManager:
     async def start(self) -> None:
         """Recover replies a dead process left `streaming`, then start supervising."""
         if self.bus is not None:
-            await self.bus.start(self.stop_local)
+            await self.bus.start(self.stop_local, self.local_state)
         # With several workers, a young row may be one another worker is launching right now.
         recovered = await self.recover_orphans(min_age=LEASE_TTL_SECONDS if self.bus else 0)
         if recovered:
@@ -291,6 +326,22 @@ class GenerationManager:
             return self.active[message_id]
         recent = self._recent.get(message_id)
         return recent[1] if recent else None
+
+    async def live_state(self, message_id: int) -> dict[str, Any] | None:
+        """The columns of a reply as its generation holds them now, here or on another worker.
+
+        None when no worker runs it (or ran it moments ago): its stored row is then the truth.
+        """
+        generation = self.get(message_id)
+        if generation is not None:
+            return generation.snapshot()
+        if self.bus is None or not await self.bus.leased([message_id]):
+            return None
+        return await self.bus.ask_state(message_id)
+
+    def local_state(self, message_id: int) -> dict[str, Any] | None:
+        generation = self.get(message_id)
+        return generation.snapshot() if generation is not None else None
 
     def stop_session(self, session_id: int, from_message: int = 0) -> None:
         """Stop and forget the session's replies at or after `from_message`, before they are deleted."""
@@ -346,15 +397,19 @@ class GenerationManager:
 
     async def _supervise(self) -> None:
         flushed = time.monotonic()
+        flush_took = 0.0
         while True:
             await asyncio.sleep(self._tick())
             try:
                 self._enforce_watchdogs()
                 self._keep_alive()
                 # The tick may be shorter than STREAM_FLUSH_INTERVAL (it also runs the watchdogs).
-                if time.monotonic() - flushed >= self.settings.stream_flush_interval:
+                # A flush rewrites every running row whole: under a load that makes one flush
+                # costly, flushes space out so that they never take more than a tenth of the time.
+                if time.monotonic() - flushed >= max(self.settings.stream_flush_interval, flush_took * 10):
                     flushed = time.monotonic()
                     await self._flush_dirty()
+                    flush_took = time.monotonic() - flushed
                 self._forget_old()
                 if self.bus is not None:
                     await self._keep_leases()

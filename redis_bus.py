@@ -22,7 +22,13 @@ from event_log import Event
 
 logger = logging.getLogger(__name__)
 
+StateLookup = Callable[[int], dict[str, Any] | None]
+
 STOP_CHANNEL = "lite-llm-chat:stop"
+# A worker asks here for the live state of a reply another worker runs; the answer comes back in
+# a list the asker names, which it waits on for STATE_ANSWER_SECONDS at most.
+STATE_CHANNEL = "lite-llm-chat:state"
+STATE_ANSWER_SECONDS = 1.0
 STREAM_TTL_SECONDS = 600
 LEASE_TTL_SECONDS = 10
 
@@ -45,13 +51,14 @@ class RedisBus:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self, on_stop: Callable[[int], None]) -> None:
+    async def start(self, on_stop: Callable[[int], None], state_of: StateLookup) -> None:
+        """Start mirroring; `on_stop(id)` stops a local reply, `state_of(id)` gives its live columns."""
         await self.redis.ping()
         pubsub = self.redis.pubsub()
-        await pubsub.subscribe(STOP_CHANNEL)
+        await pubsub.subscribe(STOP_CHANNEL, STATE_CHANNEL)
         self._tasks = [
             asyncio.create_task(self._write_loop(), name="redis-writer"),
-            asyncio.create_task(self._listen(pubsub, on_stop), name="redis-stop-listener"),
+            asyncio.create_task(self._listen(pubsub, on_stop, state_of), name="redis-listener"),
         ]
 
     async def close(self) -> None:
@@ -150,8 +157,41 @@ class RedisBus:
     async def request_stop(self, message_id: int) -> None:
         await self.redis.publish(STOP_CHANNEL, str(message_id))
 
-    async def _listen(self, pubsub: redis.client.PubSub, on_stop: Callable[[int], None]) -> None:
+    async def _listen(
+        self, pubsub: redis.client.PubSub, on_stop: Callable[[int], None], state_of: StateLookup
+    ) -> None:
         async for message in pubsub.listen():
-            if message.get("type") == "message":
-                with contextlib.suppress(ValueError):
-                    on_stop(int(message["data"]))
+            if message.get("type") != "message":
+                continue
+            if message["channel"] == STATE_CHANNEL.encode():
+                await self._answer_state(message["data"], state_of)
+                continue
+            with contextlib.suppress(ValueError):
+                on_stop(int(message["data"]))
+
+    # --- live state -------------------------------------------------------------------------
+
+    async def ask_state(self, message_id: int) -> dict[str, Any] | None:
+        """The live columns of a reply another worker runs, or None if no worker answers in time."""
+        answer_key = f"lite-llm-chat:state-answer:{uuid.uuid4().hex}"
+        await self.redis.publish(STATE_CHANNEL, json.dumps({"id": message_id, "answer": answer_key}))
+        answer: Any = await self.redis.blpop([answer_key], timeout=STATE_ANSWER_SECONDS)
+        return json.loads(answer[1]) if answer else None
+
+    async def _answer_state(self, data: bytes, state_of: StateLookup) -> None:
+        try:
+            question = json.loads(data)
+            state = state_of(int(question["id"]))
+            answer_key = str(question["answer"])
+        except (ValueError, KeyError, TypeError):
+            logger.warning("Ignored a malformed live-state question on %s", STATE_CHANNEL)
+            return
+        if state is None:
+            return  # another worker runs it, or none: the asker falls back to the stored row
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.rpush(answer_key, json.dumps(state, default=str))
+                pipe.expire(answer_key, int(STATE_ANSWER_SECONDS * 10))
+                await pipe.execute()
+        except redis.RedisError:
+            logger.exception("Could not answer a live-state question for reply %s", question["id"])

@@ -168,6 +168,9 @@ class LLMProvider(ABC):
         """Whether a chat-request field is forwarded to (or used for) this vendor's `model`."""
         return param in self.common_params or param in self.extra_params
 
+    def check_params(self, params: Mapping[str, Any]) -> None:  # noqa: B027 - most take any value
+        """Refuse a parameter value the vendor cannot take (ProviderBadRequest), before anything is stored."""
+
     @abstractmethod
     def stream(self, request: ProviderRequest) -> AsyncIterator[StreamEvent]:
         """Yield the reply as typed events; raise a ProviderError when the vendor fails."""

@@ -32,8 +32,6 @@ class ProviderError(Exception):
     """A vendor call failed; `str(error)` is `"<provider>: <reason>"`."""
 
     status_code = 502
-    # False: a failure before any output is answered with the HTTP status instead of a stream.
-    answered_in_stream = False
 
     def __init__(self, provider: str, message: str, *, vendor_status: int | None = None) -> None:
         super().__init__(f"{provider}: {message}")
@@ -55,13 +53,7 @@ class ProviderBadRequest(ProviderError):
 
 
 class ProviderBlocked(ProviderBadRequest):
-    """The vendor refused to answer this content (safety, recitation); retrying will not help.
-
-    A refusal is the model's answer, so a streaming client receives it as an error event even
-    when nothing was streamed before it.
-    """
-
-    answered_in_stream = True
+    """The vendor refused to answer this content (safety, recitation); retrying will not help."""
 
 
 class ProviderUnavailable(ProviderError):

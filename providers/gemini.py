@@ -7,7 +7,7 @@ Wire reference: ../shared/wire/gemini.md and https://ai.google.dev/api/generate-
 
 import base64
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -203,6 +203,9 @@ class GeminiProvider(LLMProvider):
         if params.get("url_context"):
             tools.append(types.Tool(url_context=types.UrlContext()))
         return tools
+
+    def check_params(self, params: Mapping[str, Any]) -> None:
+        self._media_resolution(params.get("media_resolution"))
 
     def _media_resolution(self, value: str | None) -> types.MediaResolution | None:
         if value is None:

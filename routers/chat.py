@@ -4,7 +4,6 @@ POST /chat frames each event as exactly one `data:` line (the web client drops a
 the resume stream adds `id:` lines so a browser EventSource reconnects without gaps.
 """
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -20,11 +19,29 @@ from routers.event_stream import EventStreamResponse
 router = APIRouter(prefix="/chat", tags=["chat"])
 
 
-def _stop_on_disconnect(manager: GenerationManager, generation: Generation) -> Callable[[], object] | None:
-    """What ends with a stream of a running reply: nothing, unless DISCONNECT_POLICY says stop."""
-    if manager.settings.disconnect_policy != "stop":
+def _on_disconnect(
+    manager: GenerationManager, generation: Generation, *, resumable: bool
+) -> Callable[[int], object] | None:
+    """What a client's leaving does to the reply it streams (DISCONNECT_POLICY).
+
+    `auto`: a client that said it will resume (X-Resumable) leaves the reply running; any other
+    client's leaving is its Stop, and the reply keeps exactly the events it had been sent.
+    """
+    policy = manager.settings.disconnect_policy
+    if policy == "continue" or (policy == "auto" and resumable):
         return None
-    return functools.partial(generation.abort, STOPPED)
+    return lambda sent: generation.abort(STOPPED, cut_at=sent)
+
+
+RESUMABLE = Header(
+    False,
+    alias="X-Resumable",
+    description=(
+        "1 (or true): this client resumes a dropped stream itself (GET /chat/{message_id}/stream), "
+        "so its disconnect does not stop the reply. Without it, a disconnect stops the reply at "
+        "what the client was sent (DISCONNECT_POLICY=auto, the default)."
+    ),
+)
 
 
 # No reply numbers this many events; a larger number would not fit a Redis stream id either.
@@ -36,38 +53,38 @@ SSE_OR_JSON: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("", response_model=ChatResponse, responses=SSE_OR_JSON)
-async def chat(body: ChatRequest, registry: Registry, manager: Manager) -> Response:
+async def chat(
+    body: ChatRequest, registry: Registry, manager: Manager, resumable: bool = RESUMABLE
+) -> Response:
     """Send new message(s) and get the reply, streamed as SSE (default) or as one JSON object."""
     started = await start_turn(manager, registry, body)
-    return await _answer(started, body.stream, manager)
+    return await _answer(started, body.stream, manager, resumable=resumable)
 
 
 @router.post("/{message_id}/continue", response_model=ChatResponse, responses=SSE_OR_JSON)
 async def continue_reply(
-    message_id: MessageId, registry: Registry, manager: Manager, body: ContinueRequest | None = None
+    message_id: MessageId,
+    registry: Registry,
+    manager: Manager,
+    body: ContinueRequest | None = None,
+    resumable: bool = RESUMABLE,
 ) -> Response:
     """Ask the model to go on with a stopped, failed, interrupted or length-cut reply (same message)."""
     started = await start_continue(manager, registry, message_id)
-    return await _answer(started, body.stream if body else True, manager)
+    return await _answer(started, body.stream if body else True, manager, resumable=resumable)
 
 
 # The chat routes take no request-scoped DB session: a streamed turn never reads through one.
-async def _answer(started: Started, stream: bool, manager: GenerationManager) -> Response:
+async def _answer(started: Started, stream: bool, manager: GenerationManager, *, resumable: bool) -> Response:
     generation = started.generation
     headers = {"X-Ignored-Parameters": ", ".join(started.ignored)} if started.ignored else {}
     if stream:
-        await generation.started.wait()
-        error = generation.error
-        if (
-            error is not None
-            and not generation.has_output
-            and not getattr(error, "answered_in_stream", False)
-        ):
-            raise error
+        # The turn is stored: from here on a failure is an `error` event, so the client has the
+        # session_id of the session that now holds its message, whatever the vendor does.
         return EventStreamResponse(
             generation.log.follow(0),
             with_ids=False,
-            on_close=_stop_on_disconnect(manager, generation),
+            on_close=_on_disconnect(manager, generation, resumable=resumable),
             headers=headers,
         )
     await generation.done.wait()
@@ -98,9 +115,9 @@ async def resume(
         raise database.NotFoundError(f"Assistant message {message_id} not found")
     generation = manager.get(message_id)
     if generation is not None:
-        return EventStreamResponse(
-            generation.log.follow(after), with_ids=True, on_close=_stop_on_disconnect(manager, generation)
-        )
+        # A client of the resume stream resumes by nature: only DISCONNECT_POLICY=stop stops it.
+        on_close = _on_disconnect(manager, generation, resumable=True)
+        return EventStreamResponse(generation.log.follow(after), with_ids=True, on_close=on_close)
     elsewhere = await manager.follow_elsewhere(message_id, after)
     if elsewhere is not None:
         return EventStreamResponse(elsewhere, with_ids=True)

@@ -30,8 +30,8 @@ def encode(number: int, event: Event, with_id: bool) -> bytes:
 class EventStreamResponse(Response):
     """Relay batches of numbered events; every event ready at once goes out in one write.
 
-    An empty batch is the log's cue for a keep-alive comment. `on_close` runs once the stream ends,
-    a client disconnect included.
+    An empty batch is the log's cue for a keep-alive comment. `on_close(sent)` runs once the stream
+    ends, a client disconnect included, with the number of the last event handed to the client.
     """
 
     media_type = "text/event-stream"
@@ -41,12 +41,13 @@ class EventStreamResponse(Response):
         batches: Batches,
         *,
         with_ids: bool,
-        on_close: Callable[[], object] | None = None,
+        on_close: Callable[[int], object] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.batches = batches
         self.with_ids = with_ids
         self.on_close = on_close
+        self.sent = 0
         self.status_code = 200
         self.background = None
         self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})})
@@ -54,7 +55,8 @@ class EventStreamResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async with contextlib.AsyncExitStack() as stack:
             if self.on_close is not None:
-                stack.callback(self.on_close)
+                on_close = self.on_close
+                stack.callback(lambda: on_close(self.sent))
             # Closing the batches now, not when collected, ends the follower's wait at once.
             stack.push_async_callback(self.batches.aclose)
             try:
@@ -71,8 +73,13 @@ class EventStreamResponse(Response):
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         with_ids = self.with_ids
         async for batch in self.batches:
-            body = b"".join([encode(n, e, with_ids) for n, e in batch]) if batch else KEEPALIVE
+            if not batch:
+                await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+                continue
+            body = b"".join([encode(n, e, with_ids) for n, e in batch])
             await send({"type": "http.response.body", "body": body, "more_body": True})
+            # Counted once handed over: the server writes the bytes before it can wait on the socket.
+            self.sent = batch[-1][0]
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

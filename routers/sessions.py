@@ -1,3 +1,5 @@
+import asyncio
+
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy.orm import Session
 
@@ -36,8 +38,8 @@ async def list_sessions(
 
 
 @router.get("/{session_id}")
-async def get_session(db: Db, session_id: SessionId) -> SessionDetail:
-    """A session with its messages, oldest first."""
+async def get_session(db: Db, manager: Manager, session_id: SessionId) -> SessionDetail:
+    """A session with its messages, oldest first; a reply still running reads as it stands now."""
 
     def read(session: Session) -> SessionDetail:
         row = _require(session, session_id)
@@ -45,7 +47,15 @@ async def get_session(db: Db, session_id: SessionId) -> SessionDetail:
         summary = SessionOut.model_validate(row).model_dump(exclude={"message_count"})
         return SessionDetail(**summary, message_count=len(messages), messages=messages)
 
-    return await db.run(read)
+    detail = await db.run(read)
+    running = [i for i, m in enumerate(detail.messages) if m.status == "streaming"]
+    if running:
+        # The stored row is the last periodic flush; the generation itself has the live text.
+        states = await asyncio.gather(*(manager.live_state(detail.messages[i].id) for i in running))
+        for i, state in zip(running, states, strict=True):
+            if state is not None:
+                detail.messages[i] = MessageOut.model_validate(detail.messages[i].model_dump() | state)
+    return detail
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

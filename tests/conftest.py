@@ -1,5 +1,7 @@
 import asyncio
+import contextlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -47,6 +49,13 @@ def make_settings(tmp_path: Path, vendor: FakeOpenAIVendor) -> SettingsFactory:
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
     return build
+
+
+def stored_row(database_file: Path, message_id: int) -> tuple[str, str]:
+    """A message's content and status as the database file holds them (what a crash would leave)."""
+    with contextlib.closing(sqlite3.connect(database_file)) as db:
+        row = db.execute("SELECT content, status FROM chat_messages WHERE id = ?", (message_id,)).fetchone()
+    return row[0], row[1]
 
 
 @pytest.fixture
@@ -113,6 +122,28 @@ async def post_chat(http: httpx.AsyncClient, body: dict[str, Any], *, within: fl
                 return ChatReply(response.status_code, response.headers, json=response.json())
             events = [json.loads(event.data) async for event in source.aiter_sse()]
             return ChatReply(response.status_code, response.headers, events=events)
+
+
+async def vendor_failure(http: httpx.AsyncClient, body: dict[str, Any], status: int) -> tuple[str, Any]:
+    """POST a turn that the vendor fails before any output; return the error's text and the JSON body.
+
+    Unstreamed, the failure is the HTTP `status` (the JSON body is returned). Streamed, it must be a
+    200 whose events are the session id, the message id, the error and `done`: the turn is stored,
+    and a client learns the session it now has (the JSON body is then None).
+    """
+    reply = await post_chat(http, body)
+    if body.get("stream", True) is False:
+        assert reply.status == status, reply.json
+        return reply.json["detail"], reply.json
+    assert reply.status == 200
+    session, message, error, done = reply.events
+    assert (set(session), set(message), set(error), done) == (
+        {"session_id"},
+        {"message_id"},
+        {"error"},
+        {"done": True},
+    )
+    return error["error"], None
 
 
 @pytest.fixture

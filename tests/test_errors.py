@@ -1,7 +1,8 @@
 """Failures before and during a reply: which HTTP status or SSE event the client gets, and what it says.
 
-Before the first byte of a reply a failure is an HTTP status naming the provider; after it, an
-`{"error": "<provider>: ..."}` event followed by `{"done": true}`, with the partial text kept.
+A request refused before anything is stored is an HTTP status. Once the turn is stored, a streamed
+reply's failure is an `{"error": "<provider>: ..."}` event followed by `{"done": true}`, with the
+partial text kept (`vendor_failure` checks both forms); an unstreamed one is an HTTP status.
 """
 
 import asyncio
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 import database
-from tests.conftest import ChatCall, ServeApp, SettingsFactory, chat_body
+from tests.conftest import ChatCall, ServeApp, SettingsFactory, chat_body, vendor_failure
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream, usage_chunk, wire
 
 pytestmark = pytest.mark.timeout(30)
@@ -95,13 +96,11 @@ async def test_a_rejected_key_is_a_502_saying_the_vendor_rejected_it(
     client: httpx.AsyncClient, vendor: FakeOpenAIVendor, vendor_status: int, stream: bool
 ) -> None:
     vendor.queue(Reply(status=vendor_status, error={"error": {"message": "Invalid API key provided"}}))
-    response = await client.post("/api/v1/chat", json=chat_body("groq", stream=stream))
-    assert response.status_code == 502
-    body = response.json()
-    assert body["provider"] == "groq"
-    assert body["detail"].startswith("groq: ")
-    assert "rejected the API key" in body["detail"]
-    assert "Invalid API key provided" in body["detail"]
+    detail, body = await vendor_failure(client, chat_body("groq", stream=stream), 502)
+    assert body is None or body["provider"] == "groq"
+    assert detail.startswith("groq: ")
+    assert "rejected the API key" in detail
+    assert "Invalid API key provided" in detail
 
 
 @pytest.mark.parametrize("stream", STREAM)
@@ -110,9 +109,8 @@ async def test_a_vendor_rate_limit_is_a_429_with_the_vendors_message(
 ) -> None:
     message = "Rate limit reached for gpt-4.1-mini on tokens per min (TPM)"
     vendor.queue(Reply(status=429, error={"error": {"message": message, "code": "rate_limit_exceeded"}}))
-    response = await client.post("/api/v1/chat", json=chat_body("openai", stream=stream))
-    assert response.status_code == 429
-    assert response.json()["detail"] == f"openai: {message}"
+    detail, _ = await vendor_failure(client, chat_body("openai", stream=stream), 429)
+    assert detail == f"openai: {message}"
 
 
 @pytest.mark.parametrize("stream", STREAM)
@@ -120,18 +118,17 @@ async def test_a_vendor_500_is_a_502_naming_the_provider(
     client: httpx.AsyncClient, vendor: FakeOpenAIVendor, stream: bool
 ) -> None:
     vendor.queue(Reply(status=500, error={"error": {"message": "upstream exploded"}}))
-    response = await client.post("/api/v1/chat", json=chat_body("cerebras", stream=stream))
-    assert response.status_code == 502
-    assert response.json() == {"detail": "cerebras: upstream exploded", "provider": "cerebras"}
+    detail, body = await vendor_failure(client, chat_body("cerebras", stream=stream), 502)
+    assert detail == "cerebras: upstream exploded"
+    assert body in (None, {"detail": detail, "provider": "cerebras"})
 
 
 async def test_a_vendor_400_is_a_400_with_the_vendors_own_reason(
     client: httpx.AsyncClient, vendor: FakeOpenAIVendor
 ) -> None:
     vendor.queue(Reply(status=400, error=json.loads(wire("openai-error-400.json"))))
-    response = await client.post("/api/v1/chat", json=chat_body("openai", stream=True))
-    assert response.status_code == 400
-    assert response.json()["detail"].startswith("openai: This model's maximum context length")
+    detail, _ = await vendor_failure(client, chat_body("openai", stream=True), 400)
+    assert detail.startswith("openai: This model's maximum context length")
 
 
 async def test_an_openrouter_out_of_credits_402_is_a_429_with_its_message(
@@ -148,8 +145,7 @@ async def test_a_failed_turn_keeps_the_user_message_and_stores_the_reply_as_an_e
     client: httpx.AsyncClient, vendor: FakeOpenAIVendor, stream: bool
 ) -> None:
     vendor.queue(Reply(status=500, error={"error": {"message": "boom"}}))
-    response = await client.post("/api/v1/chat", json=chat_body("deepseek", "keep me", stream=stream))
-    assert response.status_code == 502
+    await vendor_failure(client, chat_body("deepseek", "keep me", stream=stream), 502)
     sessions = (await client.get("/api/v1/sessions")).json()
     detail = (await client.get(f"/api/v1/sessions/{sessions[0]['id']}")).json()
     user, reply = detail["messages"]
@@ -166,26 +162,23 @@ async def test_an_unreachable_vendor_is_a_502_saying_it_could_not_be_reached(
     make_settings: SettingsFactory, serve: ServeApp, stream: bool
 ) -> None:
     async with serve(make_settings(grok_base_url=closed_port_url())) as http:
-        response = await http.post("/api/v1/chat", json=chat_body("grok", stream=stream))
-    assert response.status_code == 502
-    assert response.json()["detail"].startswith("grok: could not reach the vendor")
+        detail, _ = await vendor_failure(http, chat_body("grok", stream=stream), 502)
+    assert detail.startswith("grok: could not reach the vendor")
 
 
+@pytest.mark.parametrize("stream", STREAM)
 @pytest.mark.parametrize(
     ("provider", "base_path", "model"), [("grok", "/v1", "grok-3-mini"), ("gemini", "", "gemini-2.5-flash")]
 )
 async def test_a_vendor_that_hangs_up_before_answering_is_a_502_not_a_timeout(
-    make_settings: SettingsFactory, serve: ServeApp, provider: str, base_path: str, model: str
+    make_settings: SettingsFactory, serve: ServeApp, provider: str, base_path: str, model: str, stream: bool
 ) -> None:
     # The HTTP stack reports a connection closed at once as a connect timeout; it is not one.
     async with hanging_up_vendor() as url:
         settings = make_settings(**{f"{provider}_base_url": url + base_path})
         async with serve(settings) as http:
-            response = await http.post(
-                "/api/v1/chat", json=chat_body() | {"provider": provider, "model": model}
-            )
-    assert response.status_code == 502
-    detail = response.json()["detail"]
+            body = chat_body(stream=stream) | {"provider": provider, "model": model}
+            detail, _ = await vendor_failure(http, body, 502)
     assert detail.startswith(f"{provider}: ")
     assert "in time" not in detail
 
@@ -196,9 +189,8 @@ async def test_a_vendor_silent_past_provider_timeout_is_a_504(
 ) -> None:
     vendor.queue(Reply(text_stream("late"), wait=1.0))
     async with serve(make_settings(provider_timeout=0.3)) as http:
-        response = await http.post("/api/v1/chat", json=chat_body("siliconflow", stream=stream))
-    assert response.status_code == 504
-    assert response.json()["detail"] == "siliconflow: the vendor did not answer in time"
+        detail, _ = await vendor_failure(http, chat_body("siliconflow", stream=stream), 504)
+    assert detail == "siliconflow: the vendor did not answer in time"
 
 
 async def test_an_open_stream_may_pause_longer_than_provider_timeout(
@@ -328,9 +320,8 @@ async def test_a_stream_that_is_not_json_from_the_start_is_a_502(
     client: httpx.AsyncClient, vendor: FakeOpenAIVendor, stream: bool
 ) -> None:
     vendor.queue(Reply([b"data: <html>proxy error</html>\n\n"]))
-    response = await client.post("/api/v1/chat", json=chat_body("cerebras", stream=stream))
-    assert response.status_code == 502
-    assert response.json()["detail"].startswith("cerebras: unreadable reply from the vendor")
+    detail, _ = await vendor_failure(client, chat_body("cerebras", stream=stream), 502)
+    assert detail.startswith("cerebras: unreadable reply from the vendor")
 
 
 async def test_a_stream_that_ends_without_done_marker_is_still_complete(

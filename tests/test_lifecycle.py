@@ -4,6 +4,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Coroutine
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from app_factory import create_app
 from chat_turns import Started, _store_and_launch, start_continue, start_turn
 from generation import STOPPED, Generation, GenerationManager
 from models import ChatRequest
-from tests.conftest import SettingsFactory
+from tests.conftest import SettingsFactory, stored_row, vendor_failure
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream
 from tests.fakes.server import ServerThread
 from tests.sse import CHAT, start_and_read
@@ -173,7 +174,7 @@ async def test_streams_that_end_or_are_left_log_no_errors(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
-async def test_a_disconnected_client_does_not_stop_the_generation(
+async def test_a_resumable_client_that_disconnects_does_not_stop_the_generation(
     service: httpx.AsyncClient, vendor: FakeOpenAIVendor
 ) -> None:
     vendor.queue(paced(20, 0.02))
@@ -273,28 +274,24 @@ async def test_continue_of_a_length_cut_reply_is_allowed(
 
 @pytest.mark.parametrize("service", [{"stream_flush_interval": 0.1}], indirect=True)
 async def test_text_is_flushed_to_the_database_while_streaming(
-    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor, tmp_path: Path
 ) -> None:
     vendor.queue(Reply([sse(chunk("early text"))], stall=3))
     first = await start_and_read(service, ask(), 3)
     async with asyncio.timeout(5):
-        while (await message(service, first[0]["session_id"], first[1]["message_id"]))[
-            "content"
-        ] != "early text":
+        while stored_row(tmp_path / "chat.db", first[1]["message_id"]) != ("early text", "streaming"):
             await asyncio.sleep(0.05)
-    row = await message(service, first[0]["session_id"], first[1]["message_id"])
-    assert row["status"] == "streaming"
 
 
 @pytest.mark.parametrize("service", [{"first_token_timeout": 0.3}], indirect=True)
-async def test_first_token_timeout_answers_504_and_closes_upstream(
-    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+@pytest.mark.parametrize("stream", [True, False])
+async def test_first_token_timeout_is_a_504_or_an_error_event_and_closes_upstream(
+    service: httpx.AsyncClient, vendor: FakeOpenAIVendor, stream: bool
 ) -> None:
     vendor.queue(Reply([], stall=5))
-    response = await service.post(CHAT, json=ask())
-    assert response.status_code == 504
-    assert "FIRST_TOKEN_TIMEOUT" in response.json()["detail"]
-    assert response.json()["detail"].startswith("deepseek: ")
+    detail, _ = await vendor_failure(service, ask(stream=stream), 504)
+    assert "FIRST_TOKEN_TIMEOUT" in detail
+    assert detail.startswith("deepseek: ")
     async with asyncio.timeout(5):
         while vendor.disconnects == 0:
             await asyncio.sleep(0.02)

@@ -96,7 +96,8 @@ async def test_stop_keeps_the_partial_text_and_continue_appends_to_it(
     service: httpx.AsyncClient, vendor: FakeOpenAIVendor
 ) -> None:
     vendor.queue(Reply(text_stream(*(f"w{i} " for i in range(400))), delay=0.02))
-    async with aconnect_sse(service, "POST", CHAT, json=chat_body("deepseek", "tell a story")) as source:
+    body = chat_body("deepseek", "tell a story")
+    async with aconnect_sse(service, "POST", CHAT, json=body, headers={"X-Resumable": "1"}) as source:
         events = source.aiter_sse()
         session_id = json.loads((await anext(events)).data)["session_id"]
         message_id = json.loads((await anext(events)).data)["message_id"]

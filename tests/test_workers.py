@@ -14,7 +14,8 @@ import pytest
 import redis
 from httpx_sse import aconnect_sse
 
-from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, text_stream
+from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream
+from tests.frontend import reread, stream_turn
 from tests.service_process import ServiceProcess, free_port
 from tests.sse import start_and_read
 
@@ -52,7 +53,9 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def workers(tmp_path: Path, vendor: FakeOpenAIVendor, redis_url: str) -> Iterator[tuple[ServiceProcess, ...]]:
+def workers(
+    tmp_path: Path, vendor: FakeOpenAIVendor, redis_url: str, request: pytest.FixtureRequest
+) -> Iterator[tuple[ServiceProcess, ...]]:
     env = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
         "REDIS_URL": redis_url,
@@ -61,6 +64,7 @@ def workers(tmp_path: Path, vendor: FakeOpenAIVendor, redis_url: str) -> Iterato
         "PROVIDER_MAX_RETRIES": "0",
         "STREAM_FLUSH_INTERVAL": "0.2",
         "UPLOAD_DIR": str(tmp_path / "uploads"),
+        **getattr(request, "param", {}),
     }
     first = ServiceProcess(tmp_path / "a.log", **env).start()
     second = ServiceProcess(tmp_path / "b.log", **env)
@@ -107,3 +111,31 @@ async def test_a_stop_sent_to_another_worker_stops_the_generation(
     async with asyncio.timeout(5):
         while vendor.disconnects == 0:
             await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("workers", [{"STREAM_FLUSH_INTERVAL": "60"}], indirect=True)
+async def test_a_read_on_another_worker_gives_the_live_text_of_a_running_reply(
+    workers: tuple[ServiceProcess, ServiceProcess], vendor: FakeOpenAIVendor
+) -> None:
+    first, second = workers
+    second.start()
+    vendor.queue(Reply([sse(chunk("live ", reasoning_content="hm")), sse(chunk("text"))], stall=10))
+    head = await start_and_read(first.url, BODY, 5)
+    async with httpx.AsyncClient(base_url=second.url, timeout=10) as client:
+        seen = await reread(client, head[0]["session_id"])
+        assert (seen["status"], seen["content"], seen["thought_process"]) == ("streaming", "live text", "hm")
+        await client.post(f"/api/v1/chat/{head[1]['message_id']}/stop")
+
+
+async def test_a_frontend_stop_on_one_worker_reads_as_stopped_on_the_other_at_once(
+    workers: tuple[ServiceProcess, ServiceProcess], vendor: FakeOpenAIVendor
+) -> None:
+    first, second = workers
+    second.start()
+    vendor.queue(Reply(text_stream(*(f"w{i} " for i in range(500))), delay=0.05))
+    async with httpx.AsyncClient(base_url=first.url, timeout=10) as on_first:
+        turn = await stream_turn(on_first, BODY, stop_after=4)
+    assert turn.session_id is not None
+    async with httpx.AsyncClient(base_url=second.url, timeout=10) as on_second:
+        seen = await reread(on_second, turn.session_id)
+    assert (seen["status"], seen["content"]) == ("stopped", "w0 w1 w2 w3 ")

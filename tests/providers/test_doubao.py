@@ -13,7 +13,7 @@ from httpx_sse import aconnect_sse
 
 from app_factory import create_app
 from providers.doubao import DoubaoProvider, profile_for
-from tests.conftest import SettingsFactory
+from tests.conftest import SettingsFactory, vendor_failure
 from tests.fakes.ark_vendor import IMAGE_BYTES, VIDEO_BYTES, FakeArkVendor, JsonReply, auth_error
 from tests.fakes.openai_vendor import Reply
 from tests.fakes.server import ServerThread
@@ -50,6 +50,10 @@ async def http(
     with ServerThread(create_app(settings), lifespan="on") as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             yield client
+
+
+# A client that leaves its stream and stops the reply itself (POST /chat/{id}/stop).
+RESUMABLE = {"X-Resumable": "1"}
 
 
 def turn(model: str, content: str = "hi", images: list[str] | None = None, **fields: Any) -> dict[str, Any]:
@@ -208,14 +212,14 @@ async def test_seedream_base64_results_are_saved_and_blocked_images_skipped(
     assert ark.downloads == []
 
 
-async def test_seedream_with_every_image_blocked_is_a_400_naming_the_reason(
+async def test_seedream_with_every_image_blocked_ends_with_an_error_naming_the_reason(
     http: httpx.AsyncClient, ark: FakeArkVendor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(DoubaoProvider, "poll_interval", 5.0)  # no progress event before the answer
     blocked = {"error": {"code": "OutputImageSensitiveContentDetected", "message": "sensitive output"}}
     ark.image_replies.append(JsonReply(body={"model": IMAGE_MODEL, "created": 1, "data": [blocked]}))
-    status, _, body = await post(http, turn(IMAGE_MODEL, "a cat"))
-    assert (status, body["detail"]) == (400, "doubao: no image was generated: sensitive output")
+    detail, _ = await vendor_failure(http, turn(IMAGE_MODEL, "a cat"), 400)
+    assert detail == "doubao: no image was generated: sensitive output"
 
 
 async def test_seedance_streams_progress_then_stores_the_downloaded_video(
@@ -288,10 +292,9 @@ async def test_a_rejected_api_key_is_a_502_naming_the_vendor_and_the_key(
 ) -> None:
     ark.queue(Reply(status=401, error=auth_error()))
     ark.task_replies.append(JsonReply(401, auth_error()))
-    status, _, body = await post(http, turn(model))
-    assert status == 502
+    detail, body = await vendor_failure(http, turn(model, stream=False), 502)
     assert body["provider"] == "doubao"
-    assert body["detail"].startswith("doubao: the vendor rejected the API key (401): the API key or AK/SK")
+    assert detail.startswith("doubao: the vendor rejected the API key (401): the API key or AK/SK")
 
 
 @pytest.mark.parametrize(
@@ -311,7 +314,11 @@ async def test_stopping_a_video_reply_cancels_the_vendor_task(
     http: httpx.AsyncClient, ark: FakeArkVendor
 ) -> None:
     ark.task_states.extend(["queued"] * 500)
-    async with asyncio.timeout(10), aconnect_sse(http, "POST", "/api/v1/chat", json=turn(VIDEO_MODEL)) as src:
+    body = turn(VIDEO_MODEL)
+    async with (
+        asyncio.timeout(10),
+        aconnect_sse(http, "POST", "/api/v1/chat", json=body, headers=RESUMABLE) as src,
+    ):
         events = []
         async for event in src.aiter_sse():
             events.append(json.loads(event.data))

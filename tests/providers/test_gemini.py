@@ -18,7 +18,7 @@ from httpx_sse import aconnect_sse
 from app_factory import create_app
 from config import Settings
 from providers.gemini import ModelProfile, profile_for
-from tests.conftest import ChatReply, post_chat
+from tests.conftest import ChatReply, post_chat, vendor_failure
 from tests.fakes.gemini_vendor import (
     FakeGeminiVendor,
     Reply,
@@ -84,6 +84,9 @@ def serve(make_settings: Callable[..., Settings], gemini: FakeGeminiVendor, uplo
 async def api(serve: Serve) -> AsyncIterator[httpx.AsyncClient]:
     async with serve() as http:
         yield http
+
+
+HI = [{"role": "user", "content": "hi"}]
 
 
 async def ask(http: httpx.AsyncClient, content: str = "hi", **fields: Any) -> ChatReply:
@@ -314,15 +317,14 @@ async def test_reply_blocked_mid_stream_ends_with_an_error_event(
     )
 
 
-async def test_rate_limit_is_http_429_with_the_vendor_message(
-    api: httpx.AsyncClient, gemini: FakeGeminiVendor
+@pytest.mark.parametrize("stream", [True, False])
+async def test_rate_limit_is_a_429_or_an_error_event_with_the_vendor_message(
+    api: httpx.AsyncClient, gemini: FakeGeminiVendor, stream: bool
 ) -> None:
     gemini.queue(Reply(status=429))
-    answer = await ask(api)
-    assert answer.status == 429
-    assert answer.json["detail"] == (
-        "gemini: You exceeded your current quota, please check your plan and billing details."
-    )
+    body = {"provider": "gemini", "model": "gemini-2.5-flash", "messages": HI}
+    detail, _ = await vendor_failure(api, body | {"stream": stream}, 429)
+    assert detail == "gemini: You exceeded your current quota, please check your plan and billing details."
 
 
 async def test_server_error_mid_stream_is_an_error_event(
@@ -380,15 +382,15 @@ async def test_a_reply_may_run_and_pause_past_provider_timeout(
     assert gemini.requests[-1].headers["x-server-timeout"] == "90"
 
 
-async def test_vendor_silence_past_first_token_timeout_is_http_504(
+async def test_vendor_silence_past_first_token_timeout_ends_the_stream_with_an_error_event(
     serve: Serve, gemini: FakeGeminiVendor
 ) -> None:
     gemini.queue(Reply([], stall=5))
+    body = {"provider": "gemini", "model": "gemini-2.5-flash", "messages": HI}
     async with serve(first_token_timeout=0.3) as http:
-        answer = await ask(http)
-    assert answer.status == 504
-    assert answer.json["detail"].startswith("gemini: ")
-    assert "FIRST_TOKEN_TIMEOUT" in answer.json["detail"]
+        detail, _ = await vendor_failure(http, body, 504)
+    assert detail.startswith("gemini: ")
+    assert "FIRST_TOKEN_TIMEOUT" in detail
 
 
 async def test_stop_closes_the_upstream_stream(api: httpx.AsyncClient, gemini: FakeGeminiVendor) -> None:
