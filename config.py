@@ -33,6 +33,16 @@ BUILTIN_VENDOR_PREFIXES = frozenset(
 )
 
 
+# The origins a frontend served on this machine has: the dev servers' usual ports (Create React App
+# and others 3000, Vite 5173 and its preview 4173, 8080) and none. The API has no authentication, so
+# `*` would let any page open in the user's browser read and delete every chat; it must be asked for.
+LOCAL_FRONTEND_ORIGINS = [
+    f"http://{host}{port}"
+    for host in ("localhost", "127.0.0.1")
+    for port in ("", ":3000", ":5173", ":4173", ":8080")
+]
+
+
 class ExtraProvider(BaseModel):
     api_key: str
     base_url: str
@@ -51,7 +61,7 @@ class Settings(BaseSettings):
     provider_timeout: float = Field(default=20.0, gt=0)
     provider_max_retries: int = Field(default=2, ge=0, le=10)
     model_cache_ttl: int = Field(default=3600, ge=0)
-    cors_origins: Annotated[list[str], NoDecode] = ["*"]
+    cors_origins: Annotated[list[str], NoDecode] = LOCAL_FRONTEND_ORIGINS
     max_connections: int = Field(default=2000, ge=1)
 
     openai_api_key: str | None = None

@@ -1,8 +1,9 @@
 """Media: uploads checked from their bytes, and the references messages carry.
 
-An upload's type is decided from its magic numbers (`filetype`) and, for images, Pillow reading the
-header; its name and declared content type are ignored. It is copied to disk in chunks under a
-temporary name and renamed only once every check passed, so a refused upload leaves nothing behind.
+An upload's type is decided from its magic numbers (`filetype`) and, for images, a parse of the
+header (by Pillow; a WebP's here); its name and declared content type are ignored. It is copied to
+disk in chunks under a temporary name and renamed only once every check passed, so a refused upload
+leaves nothing behind.
 
 A message's media are `/uploads/...` paths (resolved strictly inside the upload folder), `data:` URLs,
 or `https://` URLs. A remote URL is never fetched here (no server-side request forgery): it goes to the
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import anyio
 import anyio.to_thread
 import filetype
-from PIL import Image
+from PIL import GifImagePlugin, Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
 if TYPE_CHECKING:
     from config import Settings
@@ -232,8 +233,15 @@ _UPLOAD_TYPES: dict[str, tuple[MediaKind, str]] = {
     "audio/mp4": ("audio", "audio/mp4"),
 }
 _ACCEPTED = "images (PNG, JPEG, GIF, WebP), videos (MP4, MOV, WebM) and audio (MP3, WAV, OGG, FLAC, M4A)"
-# Pillow's name for each image type: the header must parse as the format the magic numbers claim.
-_PILLOW_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
+# Pillow's reader of each image type: the header must parse as the format the magic numbers claim.
+# Used directly, not through Image.open: that applies Pillow's own process-wide bomb limit (an error
+# past about 179 M pixels, a warning past 89 M) before MAX_IMAGE_PIXELS could be consulted, and would
+# keep a larger MAX_IMAGE_PIXELS out of reach. These readers parse the header and allocate no pixels.
+_PILLOW_READERS: dict[str, type[ImageFile.ImageFile]] = {
+    "image/png": PngImagePlugin.PngImageFile,
+    "image/jpeg": JpegImagePlugin.JpegImageFile,
+    "image/gif": GifImagePlugin.GifImageFile,
+}
 
 # Markup that makes a file a polyglot a browser or client could run as a page or script. Each tag
 # must be followed by a delimiter, so random compressed bytes practically never match (< 2^-38 a byte).
@@ -344,16 +352,13 @@ class _MarkupScanner:
 
 
 def check_image(path: Path, mime: str, max_pixels: int) -> None:
-    """Confirm an image by parsing its header with Pillow (no pixel is decoded); refuse pixel bombs.
+    """Confirm an image by parsing its header (no pixel is decoded); refuse more than `max_pixels`.
 
     Blocking file I/O: run it in a worker thread.
     """
     try:
-        with Image.open(path, formats=[_PILLOW_FORMATS[mime]]) as image:
-            width, height = image.size
-            image.verify()
-    # Pillow's own bomb guard (an error past about 179 M pixels; a warning past 89 M, an error
-    # too where warnings are errors) fires before we see the size; MAX_IMAGE_PIXELS is checked below.
+        width, height = _verified_size(path, mime)
+    # Pillow's own bomb guard is left only where a GIF's first frame reaches past its screen size.
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise MediaError(f"Image refused as a decompression bomb: {exc}", 413) from exc
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
@@ -366,6 +371,36 @@ def check_image(path: Path, mime: str, max_pixels: int) -> None:
             f"over MAX_IMAGE_PIXELS={max_pixels}",
             413,
         )
+
+
+def _verified_size(path: Path, mime: str) -> tuple[int, int]:
+    """The image's width and height as its header declares them, once Pillow verified the file."""
+    with path.open("rb") as file:
+        if mime == "image/webp":
+            return _webp_size(file.read(30))
+        with _PILLOW_READERS[mime](file) as image:
+            image.verify()
+            return image.size
+
+
+def _webp_size(head: bytes) -> tuple[int, int]:
+    """A WebP's canvas size from its first 30 bytes, or SyntaxError if they are no WebP header.
+
+    Read here, not by Pillow: its WebP reader hands the whole file to libwebp's decoder, which
+    allocates the full canvas, and refuses past Pillow's own bomb limit whatever MAX_IMAGE_PIXELS
+    says. Layout: https://developers.google.com/speed/webp/docs/riff_container
+    """
+    chunk = head[12:16]
+    if head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+        raise SyntaxError("not a WebP file")
+    if chunk == b"VP8X" and len(head) >= 30:
+        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
+    if chunk == b"VP8L" and len(head) >= 25 and head[20] == 0x2F:
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 " and len(head) >= 30 and head[23:26] == b"\x9d\x01\x2a":
+        return int.from_bytes(head[26:28], "little") & 0x3FFF, int.from_bytes(head[28:30], "little") & 0x3FFF
+    raise SyntaxError(f"broken WebP header (chunk {chunk!r})")
 
 
 async def remove_partial_uploads(upload_dir: Path) -> int:

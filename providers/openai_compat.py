@@ -28,7 +28,7 @@ from providers.base import (
     vendor_http_client,
 )
 from providers.errors import ProviderTimeout, ProviderUnavailable, map_openai_errors
-from providers.sse import EventTooLarge, sse_data
+from providers.sse import EventTooLarge, sse_data, whole_body
 from providers.think_tags import ThinkTagSplitter
 
 if TYPE_CHECKING:
@@ -170,17 +170,22 @@ class OpenAICompatProvider(LLMProvider):
             http = await self._open_stream(payload)
             # Leaving this block (end, error, or a stop cancelling us) closes the upstream connection.
             try:
-                # Read as plain JSON: building the SDK's chunk models costs most of a chunk's CPU.
-                events = sse_data(_body(http))
-                async for data in events:
-                    if data.startswith("[DONE]"):
-                        break
-                    chunk = orjson.loads(data)
-                    if chunk.get("error"):
-                        raise stream_error(chunk["error"], http.request)
-                    for event in self.events_from_chunk(chunk, splitter):
+                if _sent_whole(http):
+                    completion = orjson.loads(await whole_body(_body(http)))
+                    for event in self.completion_events(completion, splitter, http.request):
                         yield event
-                await _read_to_end(events)
+                else:
+                    # Read as plain JSON: building the SDK's chunk models costs most of a chunk's CPU.
+                    events = sse_data(_body(http))
+                    async for data in events:
+                        if data.startswith("[DONE]"):
+                            break
+                        chunk = orjson.loads(data)
+                        if chunk.get("error"):
+                            raise stream_error(chunk["error"], http.request)
+                        for event in self.events_from_chunk(chunk, splitter):
+                            yield event
+                    await _read_to_end(events)
             finally:
                 await http.aclose()
         if splitter is not None:
@@ -210,6 +215,18 @@ class OpenAICompatProvider(LLMProvider):
                 )
         except TimeoutError as exc:
             raise ProviderTimeout(self.id, "the vendor did not answer in time") from exc
+
+    def completion_events(
+        self, completion: Any, splitter: ThinkTagSplitter | None, request: httpx2.Request
+    ) -> list[StreamEvent]:
+        """The events of a reply sent whole: each `choices[].message` mapped as a chunk's `delta`."""
+        if not isinstance(completion, dict):
+            raise ProviderUnavailable(self.id, "unreadable reply from the vendor: no chat completion")
+        if completion.get("error"):
+            # A 200 whose body is an error object: the vendor failed as it would inside a stream.
+            raise stream_error(completion["error"], request)
+        choices = [{**choice, "delta": choice.get("message")} for choice in completion.get("choices") or ()]
+        return self.events_from_chunk({**completion, "choices": choices}, splitter)
 
     def events_from_chunk(
         self, chunk: dict[str, Any], splitter: ThinkTagSplitter | None
@@ -290,6 +307,17 @@ def _citations(annotations: Any) -> Iterable[dict[str, Any]]:
                 "url": cite["url"],
                 "content": cite.get("content") or "",
             }
+
+
+def _sent_whole(http: httpx2.Response) -> bool:
+    """Whether the vendor answered `stream: true` with one JSON chat.completion instead of events.
+
+    DeepSeek keeps such a reply alive with blank lines before the JSON while the model thinks
+    (https://api-docs.deepseek.com/quick_start/rate_limit); JSON allows that whitespace. A stream
+    under any other content type (or none) is still read as events, as the openai SDK reads it.
+    """
+    media_type = http.headers.get("content-type", "").partition(";")[0]
+    return media_type.strip().lower() == "application/json"
 
 
 def _body(http: httpx2.Response) -> AsyncIterator[bytes]:

@@ -23,8 +23,8 @@ MAX_EVENT_CHARS = 32 * 1024 * 1024
 
 
 class EventTooLarge(ValueError):
-    def __init__(self, limit: int, unit: str = "characters") -> None:
-        super().__init__(f"the vendor's stream sent an event of over {limit:,} {unit}; it was cut off")
+    def __init__(self, limit: int, unit: str = "characters", what: str = "stream sent an event") -> None:
+        super().__init__(f"the vendor's {what} of over {limit:,} {unit}; it was cut off")
 
 
 async def sse_data(body: AsyncIterator[bytes], max_event_chars: int | None = None) -> AsyncIterator[str]:
@@ -59,6 +59,22 @@ async def sse_data(body: AsyncIterator[bytes], max_event_chars: int | None = Non
         event = fields.decode(line)
         if event is not None:
             yield event.data
+
+
+async def whole_body(body: AsyncIterator[bytes], max_bytes: int | None = None) -> bytes:
+    """All of `body`, for a reply sent whole rather than as events; bounded as one event is.
+
+    Raises EventTooLarge once more than `max_bytes` (MAX_EVENT_CHARS) have arrived.
+    """
+    limit = max_bytes or MAX_EVENT_CHARS
+    pieces: list[bytes] = []
+    size = 0
+    async for chunk in body:
+        size += len(chunk)
+        if size > limit:
+            raise EventTooLarge(limit, "bytes", "reply was a body")
+        pieces.append(chunk)
+    return b"".join(pieces)
 
 
 class LineBoundStream(httpx2.AsyncByteStream):

@@ -24,6 +24,25 @@ def jpeg() -> bytes:
     return out.getvalue()
 
 
+def gif() -> bytes:
+    out = io.BytesIO()
+    Image.new("P", (8, 8)).save(out, "GIF")
+    return out.getvalue()
+
+
+def webp(lossless: bool = False) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 6), "green").save(out, "WEBP", lossless=lossless)
+    return out.getvalue()
+
+
+def webp_declaring(width: int, height: int) -> bytes:
+    """An extended-format WebP header (VP8X) declaring a `width` x `height` canvas, and no image."""
+    vp8x = b"VP8X" + struct.pack("<I", 10) + b"\x00" * 4
+    vp8x += (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    return b"RIFF" + struct.pack("<I", 4 + len(vp8x)) + b"WEBP" + vp8x
+
+
 def png_declaring(width: int, height: int) -> bytes:
     """A PNG whose header declares `width` x `height` pixels, without the pixels (a bomb's header)."""
 

@@ -9,7 +9,16 @@ import httpx
 import pytest
 
 from tests.conftest import MODELS, ChatCall, ChatReply, ServeApp, SettingsFactory, chat_body
-from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream, usage_chunk
+from tests.fakes.openai_vendor import (
+    FakeOpenAIVendor,
+    Reply,
+    chunk,
+    completion,
+    sse,
+    text_stream,
+    usage_chunk,
+    whole_reply,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -203,6 +212,32 @@ async def test_the_stored_reply_keeps_reasoning_citations_finish_reason_and_usag
     if stream:
         assert reply.reasoning == "Let me think."
         assert {"search_results": [source]} in reply.events
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_a_reply_sent_whole_instead_of_streamed_is_read_like_a_stream(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, chat: ChatCall, stream: bool
+) -> None:
+    # A vendor that ignores `stream: true`, keeps the request alive with blank lines, then answers
+    # one chat.completion: its message goes through the same mapping as a stream's deltas.
+    citation = {"type": "url_citation", "url_citation": {"url": "https://example.com/a", "title": "A"}}
+    usage = {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13, "queue_time": 0.01}
+    body = completion(
+        "<think>Weighing it</think>The answer", annotations=[citation], finish_reason="length", usage=usage
+    )
+    vendor.queue(whole_reply(body))
+    reply = await chat(client, chat_body("groq", stream=stream))
+    assert reply.status == 200
+    _, session_id = reply_text_and_session(reply, stream)
+    source = {"title": "A", "url": "https://example.com/a", "content": ""}
+    if stream:
+        assert (reply.text, reply.reasoning) == ("The answer", "Weighing it")
+        assert {"search_results": [source]} in reply.events
+    stored = (await session_detail(client, session_id))["messages"][-1]
+    assert (stored["content"], stored["thought_process"]) == ("The answer", "Weighing it")
+    assert stored["search_results"] == [source]
+    assert (stored["finish_reason"], stored["status"]) == ("length", "complete")
+    assert stored["usage"] == usage
 
 
 # --- sessions made and continued by chat --------------------------------------------------------

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from config import Settings, load_settings
+from config import LOCAL_FRONTEND_ORIGINS, Settings, load_settings
 from tests.conftest import ServeApp, SettingsFactory
 
 pytestmark = pytest.mark.timeout(30)
@@ -49,6 +49,13 @@ def test_cors_origins_are_split_from_a_comma_list_or_json(
 ) -> None:
     monkeypatch.setenv("CORS_ORIGINS", given)
     assert Settings().cors_origins == expected
+
+
+def test_cors_origins_default_to_local_frontends_and_never_to_any_origin() -> None:
+    origins = Settings().cors_origins
+    assert origins == LOCAL_FRONTEND_ORIGINS
+    assert {"http://localhost:5173", "http://127.0.0.1:3000", "http://localhost"} <= set(origins)
+    assert "*" not in origins
 
 
 def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,3 +132,33 @@ async def test_cors_answers_a_browser_preflight_from_an_allowed_origin_and_expos
     assert listing.headers["access-control-allow-origin"] == "http://localhost:5173"
     assert "X-Total-Count" in listing.headers["access-control-expose-headers"]
     assert "access-control-allow-origin" not in other.headers
+
+
+PREFLIGHTS = [
+    # (CORS_ORIGINS, the page's origin, the allowed origin answered or None when refused)
+    (None, "http://localhost:5173", "http://localhost:5173"),
+    (None, "http://127.0.0.1:3000", "http://127.0.0.1:3000"),
+    (None, "http://localhost", "http://localhost"),
+    (None, "https://evil.example", None),
+    (None, "http://localhost:9999", None),
+    ("*", "https://evil.example", "*"),
+]
+
+
+@pytest.mark.parametrize(("cors_origins", "origin", "allowed"), PREFLIGHTS)
+async def test_a_preflight_is_allowed_from_local_frontends_by_default_and_from_anywhere_only_when_set_to_star(
+    make_settings: SettingsFactory,
+    serve: ServeApp,
+    monkeypatch: pytest.MonkeyPatch,
+    cors_origins: str | None,
+    origin: str,
+    allowed: str | None,
+) -> None:
+    if cors_origins is not None:
+        monkeypatch.setenv("CORS_ORIGINS", cors_origins)
+    async with serve(make_settings()) as http:
+        preflight = await http.options(
+            "/api/v1/sessions", headers={"Origin": origin, "Access-Control-Request-Method": "DELETE"}
+        )
+    assert preflight.status_code == (200 if allowed else 400)
+    assert preflight.headers.get("access-control-allow-origin") == allowed

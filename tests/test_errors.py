@@ -16,7 +16,17 @@ import pytest
 
 import database
 from tests.conftest import ChatCall, ServeApp, SettingsFactory, chat_body, vendor_failure
-from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream, usage_chunk, wire
+from tests.fakes.openai_vendor import (
+    FakeOpenAIVendor,
+    Reply,
+    chunk,
+    completion,
+    sse,
+    text_stream,
+    usage_chunk,
+    whole_reply,
+    wire,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -322,6 +332,39 @@ async def test_a_stream_that_is_not_json_from_the_start_is_a_502(
     vendor.queue(Reply([b"data: <html>proxy error</html>\n\n"]))
     detail, _ = await vendor_failure(client, chat_body("cerebras", stream=stream), 502)
     assert detail.startswith("cerebras: unreadable reply from the vendor")
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_an_error_object_sent_whole_with_status_200_is_a_502_with_the_vendors_message(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, stream: bool
+) -> None:
+    vendor.queue(whole_reply({"error": {"message": "Model is overloaded", "type": "server_error"}}))
+    detail, body = await vendor_failure(client, chat_body("deepseek", stream=stream), 502)
+    assert detail == "deepseek: Model is overloaded"
+    assert body in (None, {"detail": detail, "provider": "deepseek"})
+    sessions = (await client.get("/api/v1/sessions")).json()
+    stored = await stored_reply(client, sessions[0]["id"])
+    assert (stored["content"], stored["status"]) == ("", "error")
+
+
+@pytest.mark.parametrize("body", [b"<html>busy</html>", b"[]", b""])
+async def test_a_reply_sent_whole_that_is_no_chat_completion_is_a_502(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, body: bytes
+) -> None:
+    vendor.queue(whole_reply(body))
+    response = await client.post("/api/v1/chat", json=chat_body("groq", stream=False))
+    assert response.status_code == 502
+    assert response.json()["detail"].startswith("groq: unreadable reply from the vendor")
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_a_reply_sent_whole_is_cut_off_past_the_size_bound(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, monkeypatch: pytest.MonkeyPatch, stream: bool
+) -> None:
+    monkeypatch.setattr("providers.sse.MAX_EVENT_CHARS", 1000)
+    vendor.queue(whole_reply(completion("x" * 3000)))
+    detail, _ = await vendor_failure(client, chat_body("deepseek", stream=stream), 502)
+    assert detail == "deepseek: the vendor's reply was a body of over 1,000 bytes; it was cut off"
 
 
 async def test_a_stream_that_ends_without_done_marker_is_still_complete(

@@ -84,6 +84,34 @@ def text_stream(*pieces: str, usage: bool = True, finish: str = "stop") -> list[
     return events
 
 
+def completion(
+    content: str | list[dict[str, Any]] | None,
+    *,
+    reasoning_content: str | None = None,
+    annotations: list[dict[str, Any]] | None = None,
+    finish_reason: str = "stop",
+    usage: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A whole (non-streamed) `chat.completion` body with one choice."""
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if reasoning_content is not None:
+        message["reasoning_content"] = reasoning_content
+    if annotations is not None:
+        message["annotations"] = annotations
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 1755500400,
+        "model": "fake-model",
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+        "usage": usage or usage_chunk()["usage"],
+    }
+
+
+# What a busy DeepSeek writes before a non-streamed body while the model thinks, one write each.
+KEEP_ALIVE = (b"\n\n", b"\r\n", b"   ", b"\n", b" \r\n\n")
+
+
 @dataclass
 class Reply:
     """One scripted answer to a chat request.
@@ -91,7 +119,7 @@ class Reply:
     `events` are written in order with `delay` seconds between them; `stall` seconds are waited
     after them (before the stream ends). `wait` seconds pass before anything is answered (not even
     the status line). `drop` cuts the connection after the events, leaving the body incomplete.
-    A non-200 `status` answers `error` as JSON instead.
+    A non-200 `status` answers `error` as JSON instead. `media_type` is the body's content type.
     """
 
     events: list[bytes] = field(default_factory=list)
@@ -103,6 +131,16 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     wait: float = 0.0
     drop: bool = False
+    media_type: str = "text/event-stream"
+
+
+def whole_reply(body: dict[str, Any] | bytes, *, keep_alive: tuple[bytes, ...] = KEEP_ALIVE) -> Reply:
+    """A reply sent whole as `application/json`, as a vendor answers that ignores `stream: true`.
+
+    The keep-alive blank lines and spaces go out as separate writes, a little apart, then the body.
+    """
+    data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+    return Reply([*keep_alive, data], delay=0.02, media_type="application/json")
 
 
 @dataclass
@@ -153,7 +191,7 @@ class FakeOpenAIVendor(StreamingVendor):
             return JSONResponse(json.loads(wire("openai-chat-completion.json")))
         if reply.drop:
             return DroppedStream(self, reply)
-        return StreamingResponse(self._write(reply), media_type="text/event-stream", headers=reply.headers)
+        return StreamingResponse(self._write(reply), media_type=reply.media_type, headers=reply.headers)
 
 
 class DroppedStream(Response):

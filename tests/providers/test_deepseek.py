@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from tests.conftest import ChatCall, chat_body
-from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, text_stream, wire
+from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, completion, text_stream, whole_reply, wire
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -69,3 +69,41 @@ async def test_keep_alive_comments_before_the_first_chunk_are_skipped(
     assert reply.status == 200
     assert reply.text == "ok"
     assert reply.events[-1] == {"done": True}
+
+
+# https://api-docs.deepseek.com/quick_start/rate_limit: blank lines keep a non-streamed request
+# alive; the body then has `message.reasoning_content` next to `content`.
+DEEPSEEK_USAGE = {
+    "prompt_tokens": 16,
+    "completion_tokens": 61,
+    "total_tokens": 77,
+    "prompt_tokens_details": {"cached_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 52},
+    "prompt_cache_hit_tokens": 0,
+    "prompt_cache_miss_tokens": 16,
+}
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_reply_sent_whole_after_keep_alive_blank_lines_is_read_exactly(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, chat: ChatCall, stream: bool
+) -> None:
+    body = completion(ANSWER, reasoning_content=REASONING, finish_reason="length", usage=DEEPSEEK_USAGE)
+    vendor.queue(whole_reply(body))
+    reply = await chat(
+        client, chat_body("deepseek", "9.11 or 9.8?", stream=stream, model="deepseek-reasoner")
+    )
+    assert reply.status == 200
+    if stream:
+        assert (reply.reasoning, reply.text) == (REASONING, ANSWER)
+        assert {"usage": DEEPSEEK_USAGE} in reply.events
+        assert reply.events[-1] == {"done": True}
+        session_id = reply.events[0]["session_id"]
+    else:
+        session_id = reply.json["session_id"]
+    stored = (await client.get(f"/api/v1/sessions/{session_id}")).json()["messages"][-1]
+    if not stream:
+        assert reply.json["message"] == stored
+    assert (stored["content"], stored["thought_process"]) == (ANSWER, REASONING)
+    assert (stored["finish_reason"], stored["status"], stored["error"]) == ("length", "complete", None)
+    assert stored["usage"] == DEEPSEEK_USAGE
