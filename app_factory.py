@@ -15,14 +15,12 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import database
-from chat_turns import NotContinuable
 from config import Settings, load_settings
-from generation import GenerationManager, ServiceDraining
-from media import MediaError, remove_partial_uploads
-from models import is_text
+from generation.manager import GenerationManager
+from generation.redis_bus import RedisBus
+from media import remove_partial_uploads
+from models import ApiError, is_text
 from provider_registry import ProviderRegistry
-from providers.errors import ProviderError, RegistryError
-from redis_bus import RedisBus
 from routers import chat, health, models, providers, sessions, upload
 
 logger = logging.getLogger(__name__)
@@ -101,10 +99,6 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _error(status_code: int, detail: str, **extra: object) -> JSONResponse:
-    return JSONResponse({"detail": detail, **extra}, status_code=status_code)
-
-
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -112,33 +106,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         # lone surrogates, which a JSON response cannot carry back.
         return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
 
-    @app.exception_handler(ProviderError)
-    async def provider_error(_: Request, exc: ProviderError) -> JSONResponse:
-        return _error(exc.status_code, str(exc), provider=exc.provider)
-
-    @app.exception_handler(RegistryError)
-    async def registry_error(_: Request, exc: RegistryError) -> JSONResponse:
-        return _error(exc.status_code, str(exc))
-
-    @app.exception_handler(MediaError)
-    async def media_error(_: Request, exc: MediaError) -> JSONResponse:
-        return _error(exc.status_code, str(exc))
-
-    @app.exception_handler(database.NotFoundError)
-    async def not_found(_: Request, exc: database.NotFoundError) -> JSONResponse:
-        return _error(404, str(exc))
-
-    @app.exception_handler(ServiceDraining)
-    async def draining(_: Request, exc: ServiceDraining) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
-
-    @app.exception_handler(NotContinuable)
-    async def not_continuable(_: Request, exc: NotContinuable) -> JSONResponse:
-        return _error(409, str(exc))
-
-    @app.exception_handler(chat.NotGenerating)
-    async def not_generating(_: Request, exc: chat.NotGenerating) -> JSONResponse:
-        return _error(409, str(exc), status=exc.status)
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc), **exc.extra()}, status_code=exc.status_code, headers=dict(exc.headers)
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -147,4 +119,4 @@ def _add_error_handlers(app: FastAPI) -> None:
         reference = secrets.token_hex(4)
         logger.exception("Unhandled error, reference %s", reference, exc_info=exc)
         detail = f"Internal error, reference {reference}: the server's log has the details"
-        return _error(500, detail, reference=reference)
+        return JSONResponse({"detail": detail, "reference": reference}, status_code=500)

@@ -45,6 +45,8 @@ from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import Connection, Dialect, Engine, Row, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
+from models import ApiError
+
 P = ParamSpec("P")
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -58,8 +60,10 @@ CHECKPOINT_BYTES = 4 * 1024 * 1024
 SqlRunner = Session | Connection
 
 
-class NotFoundError(LookupError):
+class NotFoundError(ApiError, LookupError):
     """A session or message id that does not exist; the message names it."""
+
+    status_code = 404
 
 
 def utcnow() -> datetime:

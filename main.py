@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from app_factory import create_app
 from config import Settings, load_settings
-from generation import GenerationManager
+from generation.manager import GenerationManager
 
 
 class DrainingServer(uvicorn.Server):

@@ -26,6 +26,8 @@ import anyio.to_thread
 import filetype
 from PIL import GifImagePlugin, Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
+from models import ApiError
+
 if TYPE_CHECKING:
     from config import Settings
     from providers.base import LLMProvider
@@ -38,7 +40,7 @@ Source = Literal["upload", "data", "remote"]
 MediaKind = Literal["image", "video", "audio"]
 
 
-class MediaError(ValueError):
+class MediaError(ApiError, ValueError):
     """A media reference that cannot be used; `status_code` says how the API answers it."""
 
     def __init__(self, message: str, status_code: int = 400) -> None:

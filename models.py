@@ -1,5 +1,6 @@
 """Request and response schemas of the HTTP API (API-CONTRACT.md shapes)."""
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -12,6 +13,21 @@ Role = Literal["user", "assistant", "system"]
 # as invalid input before it reaches a database driver that cannot bind it.
 MAX_ROW_ID = 2**31 - 1
 RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
+
+
+class ApiError(Exception):
+    """A failure the API answers with its own status: `{"detail": str(error), **error.extra()}`.
+
+    Every error a route may raise on purpose derives from it (missing rows, refused media, vendor
+    failures, a draining server); app_factory answers them all with one handler.
+    """
+
+    status_code: int = 400
+    headers: Mapping[str, str] = {}
+
+    def extra(self) -> dict[str, Any]:
+        """Keys the error body carries besides `detail`."""
+        return {}
 
 
 class RequestBody(BaseModel):

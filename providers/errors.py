@@ -25,10 +25,11 @@ import httpx2
 import openai
 from google.genai import errors as genai_errors
 
+from models import ApiError
 from providers.sse import EventTooLarge
 
 
-class ProviderError(Exception):
+class ProviderError(ApiError):
     """A vendor call failed; `str(error)` is `"<provider>: <reason>"`."""
 
     status_code = 502
@@ -38,6 +39,9 @@ class ProviderError(Exception):
         self.provider = provider
         self.message = message
         self.vendor_status = vendor_status
+
+    def extra(self) -> dict[str, Any]:
+        return {"provider": self.provider}
 
 
 class ProviderAuthError(ProviderError):
@@ -64,7 +68,7 @@ class ProviderTimeout(ProviderError):
     status_code = 504
 
 
-class RegistryError(Exception):
+class RegistryError(ApiError):
     status_code = 400
 
 

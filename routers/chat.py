@@ -10,9 +10,12 @@ from typing import Any
 from fastapi import APIRouter, Header, Query, Response
 
 import database
-from chat_turns import Started, start_continue, start_turn
-from generation import STOPPED, Generation, GenerationManager, stored_log
-from models import ChatRequest, ChatResponse, ContinueRequest, MessageOut
+from generation.manager import GenerationManager
+from generation.reply import replay_log
+from generation.running import Generation
+from generation.turn import Started, start_continue, start_turn
+from generation.watchdogs import STOPPED
+from models import ApiError, ChatRequest, ChatResponse, ContinueRequest, MessageOut
 from routers.deps import Db, Manager, MessageId, Registry
 from routers.event_stream import EventStreamResponse
 
@@ -121,7 +124,7 @@ async def resume(
     elsewhere = await manager.follow_elsewhere(message_id, after)
     if elsewhere is not None:
         return EventStreamResponse(elsewhere, with_ids=True)
-    return EventStreamResponse(stored_log(message).follow(after), with_ids=True)
+    return EventStreamResponse(replay_log(message).follow(after), with_ids=True)
 
 
 @router.post("/{message_id}/stop")
@@ -139,9 +142,12 @@ async def stop(message_id: MessageId, manager: Manager, db: Db) -> MessageOut:
     return MessageOut.model_validate(message)
 
 
-class NotGenerating(Exception):
+class NotGenerating(ApiError):
     status_code = 409
 
     def __init__(self, message_id: int, status: str) -> None:
         super().__init__(f"Message {message_id} is not generating (status: {status})")
         self.status = status
+
+    def extra(self) -> dict[str, Any]:
+        return {"status": self.status}

@@ -10,7 +10,7 @@ from fastapi import Depends, Path, Request
 
 import database
 from config import Settings
-from generation import GenerationManager
+from generation.manager import GenerationManager
 from models import MAX_ROW_ID
 from provider_registry import ProviderRegistry
 

@@ -15,7 +15,7 @@ from fastapi.sse import format_sse_event
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from event_log import Event
+from generation.event_log import Event
 
 KEEPALIVE = b": keep-alive\n\n"
 

@@ -14,8 +14,10 @@ from httpx_sse import aconnect_sse
 
 import database
 from app_factory import create_app
-from chat_turns import Started, _store_and_launch, start_continue, start_turn
-from generation import STOPPED, Generation, GenerationManager
+from generation.manager import GenerationManager
+from generation.running import Generation
+from generation.turn import Started, _store_and_launch, start_continue, start_turn
+from generation.watchdogs import STOPPED
 from models import ChatRequest
 from tests.conftest import SettingsFactory, stored_row, vendor_failure
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream
@@ -384,7 +386,9 @@ async def test_a_continue_reopened_as_its_request_is_cancelled_is_still_generate
     vendor.queue(paced(500, 0.02), paced(2, 0.01))
     manager = app.state.manager
     started = await start(app)
-    await started.generation.started.wait()
+    async with asyncio.timeout(10):
+        while not started.generation.pace.has_output:
+            await asyncio.sleep(0.01)
     started.generation.abort(STOPPED)
     stopped = await next_ended(manager)
     reopening = signal_calls(manager.db, "run")

@@ -38,6 +38,14 @@ class EventLog:
                 self.mirror(len(self.events) - len(events) + 1, events)
             self._wake(False)
 
+    @classmethod
+    def of(cls, events: list[Event]) -> "EventLog":
+        """A log that holds `events` and is already closed (a replay of an ended reply)."""
+        log = cls()
+        log.events = list(events)
+        log.closed = True
+        return log
+
     def close(self) -> None:
         self.closed = True
         self._wake(False)

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from event_log import Event
+from generation.event_log import Event
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,8 @@
 """Starting a turn: store the user's message(s), create the assistant row, launch its generation.
 
+A turn starts from POST /chat (a new reply) or POST /chat/{id}/continue (a stored reply goes on);
+whatever streams it (SSE today) follows the generation's event log.
+
 Everything a request must pass (provider known and configured, media it can take, session found)
 is checked before anything is stored, so a refused request leaves no trace.
 """
@@ -14,9 +17,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 import database
-from generation import Generation, GenerationManager, ServiceDraining
+from generation.manager import GenerationManager
+from generation.recovery import ServiceDraining
+from generation.reply import Reply
+from generation.running import Generation
 from media import check_media
-from models import MEDIA_FIELDS, ChatRequest
+from models import MEDIA_FIELDS, ApiError, ChatRequest
 from provider_registry import ProviderRegistry
 from providers.base import LLMProvider, ProviderRequest, Turn
 
@@ -192,7 +198,7 @@ CONTINUE_PROMPT = (
 )
 
 
-class NotContinuable(Exception):
+class NotContinuable(ApiError):
     status_code = 409
 
 
@@ -237,7 +243,6 @@ async def _reopen_and_launch(
         message_id=row.id,
         provider=provider,
         request=request,
-        prefix=row.content,
-        reasoning_prefix=row.thought_process or "",
+        reply=Reply.continuing(row),
     )
     return await manager.launch(generation)

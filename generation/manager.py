@@ -1,0 +1,218 @@
+"""The generations of this process: launched, found, stopped, read live, and supervised on a tick.
+
+One supervisor task flushes every running reply on STREAM_FLUSH_INTERVAL, trips the watchdogs,
+pings quiet streams and keeps the Redis leases, so none of that costs the per-chunk path anything.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+import database
+from config import Settings
+from generation.event_log import Event
+from generation.recovery import Recovery, drain
+from generation.redis_bus import RedisBus
+from generation.running import Generation
+from generation.watchdogs import STOPPED, overrun
+
+logger = logging.getLogger(__name__)
+
+# How long an ended generation stays findable: its log is still replayed from memory, and a read of
+# its session may still find the row `streaming` if it raced the final store.
+RECENT_SECONDS = 60
+
+
+class GenerationManager:
+    """Runs generations, flushes them on an interval, enforces the watchdogs, drains on shutdown."""
+
+    def __init__(self, settings: Settings, db: database.Database, bus: RedisBus | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.bus = bus
+        self.active: dict[int, Generation] = {}
+        self.draining = False
+        self.recovery = Recovery(db, bus)
+        self._recent: dict[int, tuple[float, Generation]] = {}
+        self._supervisor: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Recover replies a dead process left `streaming`, then start supervising."""
+        if self.bus is not None:
+            await self.bus.start(self.stop_local, self.local_state)
+        await self.recovery.at_start(self.active)
+        self._supervisor = asyncio.create_task(self._supervise(), name="generation-supervisor")
+
+    # --- running ----------------------------------------------------------------------------
+
+    async def launch(self, generation: Generation) -> Generation:
+        if self.bus is not None:
+            generation.log.mirror = self.bus.mirror(generation.message_id)
+            generation.log.mirror(1, list(generation.log.events))
+            await self.bus.renew_leases([generation.message_id])
+        self.active[generation.message_id] = generation
+        generation.task = asyncio.create_task(
+            self._drive(generation), name=f"generation-{generation.message_id}"
+        )
+        return generation
+
+    async def _drive(self, generation: Generation) -> None:
+        try:
+            await generation.run()
+        finally:
+            try:
+                await asyncio.shield(self._store(generation))
+            finally:
+                generation.close_log()
+                generation.done.set()
+                self.active.pop(generation.message_id, None)
+                self._recent[generation.message_id] = (time.monotonic(), generation)
+            if self.bus is not None:
+                await self.bus.release_lease(generation.message_id)
+
+    async def _store(self, generation: Generation) -> None:
+        generation.dirty = False
+        await self.db.run_core(database.update_message, generation.message_id, **generation.reply.columns())
+
+    # --- finding, reading, stopping ---------------------------------------------------------
+
+    def get(self, message_id: int) -> Generation | None:
+        """A running generation, or one that ended moments ago (its log is still replayable)."""
+        if message_id in self.active:
+            return self.active[message_id]
+        recent = self._recent.get(message_id)
+        return recent[1] if recent else None
+
+    def local_state(self, message_id: int) -> dict[str, Any] | None:
+        generation = self.get(message_id)
+        return generation.reply.columns() if generation is not None else None
+
+    async def live_state(self, message_id: int) -> dict[str, Any] | None:
+        """The columns of a reply as its generation holds them now, here or on another worker.
+
+        None when no worker runs it (or ran it moments ago): its stored row is then the truth.
+        """
+        state = self.local_state(message_id)
+        if state is not None or self.bus is None or not await self.bus.leased([message_id]):
+            return state
+        return await self.bus.ask_state(message_id)
+
+    def stop_local(self, message_id: int) -> None:
+        generation = self.active.get(message_id)
+        if generation is not None:
+            generation.abort(STOPPED)
+
+    async def stop_elsewhere(self, message_id: int) -> bool:
+        """Ask the worker running this reply to stop it and wait (bounded) until it has ended."""
+        if self.bus is None or not await self.bus.leased([message_id]):
+            return False
+        await self.bus.request_stop(message_id)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                async for _ in self.bus.follow(message_id, 0, 1.0):
+                    pass
+        return True
+
+    async def follow_elsewhere(
+        self, message_id: int, after: int
+    ) -> AsyncGenerator[list[tuple[int, Event]], None] | None:
+        """The live event log of a reply another worker runs, or None."""
+        if self.bus is None or not await self.bus.has_stream(message_id):
+            return None
+        return self.bus.follow(message_id, after, self.settings.keepalive_seconds)
+
+    def stop_session(self, session_id: int, from_message: int = 0) -> None:
+        """Stop and forget the session's replies at or after `from_message`, before they are deleted."""
+        self._discard(lambda g: g.session_id == session_id and g.message_id >= from_message)
+
+    def stop_all(self) -> None:
+        self._discard(lambda g: True)
+
+    def _discard(self, chosen: Callable[[Generation], bool]) -> None:
+        for generation in list(self.active.values()):
+            if chosen(generation):
+                generation.abort(STOPPED)
+        for message_id, (_, generation) in list(self._recent.items()):
+            if chosen(generation):
+                del self._recent[message_id]
+
+    # --- supervision ------------------------------------------------------------------------
+
+    def _tick(self) -> float:
+        s = self.settings
+        shortest = min(s.stream_flush_interval, s.first_token_timeout / 4, s.keepalive_seconds / 2, 0.5)
+        return max(0.02, shortest)
+
+    async def _supervise(self) -> None:
+        flushed = time.monotonic()
+        flush_took = 0.0
+        while True:
+            await asyncio.sleep(self._tick())
+            try:
+                self._enforce_watchdogs()
+                self._keep_alive()
+                # The tick may be shorter than STREAM_FLUSH_INTERVAL (it also runs the watchdogs).
+                # A flush rewrites every running row whole: under a load that makes one flush
+                # costly, flushes space out so that they never take more than a tenth of the time.
+                if time.monotonic() - flushed >= max(self.settings.stream_flush_interval, flush_took * 10):
+                    flushed = time.monotonic()
+                    await self._flush_dirty()
+                    flush_took = time.monotonic() - flushed
+                self._forget_old()
+                await self.recovery.keep_leases(self.active)
+            except Exception:
+                logger.exception("Generation supervisor tick failed")
+
+    async def _flush_dirty(self) -> None:
+        dirty = [g for g in self.active.values() if g.dirty and not g.finished]
+        if not dirty:
+            return
+        rows = {}
+        for generation in dirty:
+            generation.dirty = False
+            rows[generation.message_id] = generation.reply.columns()
+        await self.db.run_core(database.update_messages, rows)
+
+    def _keep_alive(self) -> None:
+        """Ping the followers of replies quiet for KEEPALIVE_SECONDS (their wait arms no timer)."""
+        now = time.monotonic()
+        for generation in self.active.values():
+            pace = generation.pace
+            if generation.log.followed and now - max(pace.last_event_at, pace.pinged_at) >= (
+                self.settings.keepalive_seconds
+            ):
+                pace.pinged_at = now
+                generation.log.ping()
+
+    def _enforce_watchdogs(self) -> None:
+        now = time.monotonic()
+        for generation in list(self.active.values()):
+            reason = overrun(
+                self.settings, generation.provider.id, generation.pace, generation.reply.text, now
+            )
+            if reason is not None:
+                generation.abort(reason)
+
+    def _forget_old(self) -> None:
+        horizon = time.monotonic() - RECENT_SECONDS
+        for message_id, (ended, _) in list(self._recent.items()):
+            if ended < horizon:
+                del self._recent[message_id]
+
+    # --- shutdown ---------------------------------------------------------------------------
+
+    async def drain(self, grace: float) -> None:
+        """Refuse new chats, give running ones `grace` seconds, then store them as interrupted."""
+        self.draining = True
+        await drain(list(self.active.values()), grace)
+
+    async def close(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        if self.bus is not None:
+            await self.bus.close()

@@ -1,0 +1,131 @@
+"""A reply being produced: a task of its own, the producer of an event log that streams consume.
+
+The generation is not tied to the HTTP request that started it: a client that leaves does not
+take the reply with it unless its leaving is its Stop (see routers/chat.py). Text accumulates in
+memory (`Reply`); the manager's supervisor flushes it and enforces the watchdogs, so the per-chunk
+path does no I/O and arms no timer.
+"""
+
+import asyncio
+import logging
+import time
+
+from generation.event_log import EventLog
+from generation.reply import Mark, Reply, opening
+from generation.watchdogs import Abort, Pace
+from providers.base import LLMProvider, ProviderRequest, StreamEvent
+from providers.errors import ProviderError, ProviderUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class Generation:
+    """One assistant reply being produced.
+
+    Attributes:
+        message_id: The assistant row this generation writes.
+        session_id: Its session.
+        reply: What the reply holds so far, and how it ended.
+        log: Numbered events for streams, starting with session_id and message_id.
+        error: The failure that ended it, if one did.
+    """
+
+    def __init__(
+        self,
+        *,
+        session_id: int,
+        message_id: int,
+        provider: LLMProvider,
+        request: ProviderRequest,
+        reply: Reply | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.message_id = message_id
+        self.provider = provider
+        self.request = request
+        self.reply = reply or Reply()
+        self.log = EventLog()
+        self.log.extend(opening(session_id, message_id))
+        # Where the reply stood after each event of the log, so a stop can cut it back to any.
+        self._marks: list[Mark] = [self.reply.mark()] * len(self.log.events)
+        self.pace = Pace()
+        self.error: Exception | None = None
+        self.dirty = False  # changed since it was last stored
+        self.done = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self._running = False
+        self._abort: Abort | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.done.is_set()
+
+    def abort(self, reason: Abort, *, cut_at: int | None = None) -> bool:
+        """End the generation now (stop, watchdog, shutdown); False if it already ended.
+
+        The reply takes its final state at once, so a read that follows sees what will be stored.
+        `cut_at` keeps only what the first `cut_at` events of the log carried: the text a client
+        that left had been sent, no more.
+        """
+        if self.reply.ended or self.task is None:
+            return False
+        self._abort = reason
+        if cut_at is not None:
+            self.reply.cut(self._marks[min(max(cut_at, 1), len(self._marks)) - 1])
+        self._end(reason.status, reason.finish_reason, reason.error)
+        # A task cancelled before its first step never runs its clean-up (the final store): one
+        # that has not started yet finds the reason when it does, and ends at once.
+        if self._running:
+            self.task.cancel()
+        return True
+
+    async def run(self) -> None:
+        self._running = True
+        if self._abort is not None:
+            return  # aborted before it started: abort() has set the final state
+        try:
+            async for event in self.provider.stream(self.request):
+                first = not self.pace.has_output
+                self._apply(event)
+                if first and self.pace.has_output:
+                    # Let the stream write the first output before a burst of buffered chunks is parsed.
+                    await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            if self._abort is None:
+                self._end("interrupted", "interrupted", None)
+                raise
+        except ProviderError as exc:
+            self._end_unless_aborted("error", "error", exc)
+        except Exception as exc:  # a reply we could not handle must still end, stored and explained
+            logger.exception("Generation %s failed", self.message_id)
+            failure = ProviderUnavailable(self.provider.id, f"could not process the vendor's reply ({exc})")
+            self._end_unless_aborted("error", "error", failure)
+        else:
+            self._end_unless_aborted("complete", self.reply.finish_reason or "stop", None)
+
+    def _apply(self, event: StreamEvent) -> None:
+        self.pace.last_event_at = time.monotonic()
+        rendered = self.reply.apply(event)
+        if rendered is not None:
+            self.log.append(rendered)
+            self._marks.append(self.reply.mark())
+            self.dirty = True
+            self.pace.has_output = True
+
+    def _end_unless_aborted(self, status: str, finish_reason: str, error: Exception | None) -> None:
+        # An abort has already set the final state; what the stream did while closing is moot.
+        if self._abort is None:
+            self._end(status, finish_reason, error)
+
+    def _end(self, status: str, finish_reason: str, error: Exception | None) -> None:
+        self.error = error
+        self.reply.end(status, finish_reason, str(error) if error is not None else None)
+        self.dirty = True
+
+    def close_log(self) -> None:
+        """Publish the closing events, once the final row is stored.
+
+        A client that sees `done` and sends its next turn at once then finds this reply in the history.
+        """
+        self.log.extend(self.reply.closing())
+        self.log.close()
