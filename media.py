@@ -70,10 +70,13 @@ class MediaRef:
 def upload_path(url: str, upload_dir: Path) -> Path:
     """The file behind an `/uploads/<name>` URL, strictly inside `upload_dir` (no traversal)."""
     name = url.removeprefix(UPLOAD_PREFIX)
+    # Dot names are uploads still being written (and `..`); they are nobody's media yet. No file
+    # name holds a NUL, and the OS refuses to even look one up.
+    if not name or name.startswith(".") or "\0" in name:
+        raise MediaError(f"Invalid upload path: {url}")
     root = upload_dir.resolve()
     path = (root / name).resolve()
-    # Dot names are uploads still being written (and `..`); they are nobody's media yet.
-    if not name or name.startswith(".") or path.parent != root:
+    if path.parent != root:
         raise MediaError(f"Invalid upload path: {url}")
     return path
 
