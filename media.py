@@ -235,6 +235,8 @@ _UPLOAD_TYPES: dict[str, tuple[MediaKind, str]] = {
     "audio/mp4": ("audio", "audio/mp4"),
 }
 _ACCEPTED = "images (PNG, JPEG, GIF, WebP), videos (MP4, MOV, WebM) and audio (MP3, WAV, OGG, FLAC, M4A)"
+# The types an upload is stored as, for the API schema.
+UPLOAD_MIMES = sorted({mime for _, mime in _UPLOAD_TYPES.values()})
 # Pillow's name for each image type: the header must parse as the format the magic numbers claim.
 _PILLOW_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
 

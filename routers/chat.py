@@ -6,15 +6,29 @@ the resume stream adds `id:` lines so a browser EventSource reconnects without g
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
+from pydantic import WithJsonSchema
 
 import database
 from chat_turns import Started, start_continue, start_turn
 from generation import STOPPED, Generation, GenerationManager, stored_log
 from models import ChatRequest, ChatResponse, ContinueRequest, MessageOut
 from routers.deps import Db, Manager, MessageId, Registry
+from routers.errors import (
+    DRAINING,
+    MESSAGE_NOT_FOUND,
+    NOT_CONTINUABLE,
+    NOT_GENERATING,
+    SESSION_NOT_FOUND,
+    UNREADABLE_BODY,
+    UNUSABLE_MEDIA,
+    UNUSABLE_PROVIDER,
+    VENDOR_FAILED,
+    Responses,
+    responses,
+)
 from routers.event_stream import EventStreamResponse
 
 router = APIRouter(prefix="/chat", tags=["chat"])
@@ -30,19 +44,27 @@ def _stop_on_disconnect(manager: GenerationManager, generation: Generation) -> C
 # No reply numbers this many events; a larger number would not fit a Redis stream id either.
 MAX_EVENT_NUMBER = 2**31 - 1
 
-SSE_OR_JSON: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/event-stream": {}}, "description": "SSE when stream=true"}
-}
+SSE_OR_JSON: Responses = {200: {"content": {"text/event-stream": {}}, "description": "SSE when stream=true"}}
+SSE_WITH_IDS: Responses = {200: {"content": {"text/event-stream": {}}, "description": "SSE with id: lines"}}
+TURN_REFUSED = responses(UNREADABLE_BODY, UNUSABLE_PROVIDER, VENDOR_FAILED, DRAINING)
 
 
-@router.post("", response_model=ChatResponse, responses=SSE_OR_JSON)
+@router.post(
+    "",
+    response_model=ChatResponse,
+    responses=responses(SSE_OR_JSON, TURN_REFUSED, UNUSABLE_MEDIA, SESSION_NOT_FOUND),
+)
 async def chat(body: ChatRequest, registry: Registry, manager: Manager) -> Response:
     """Send new message(s) and get the reply, streamed as SSE (default) or as one JSON object."""
     started = await start_turn(manager, registry, body)
     return await _answer(started, body.stream, manager)
 
 
-@router.post("/{message_id}/continue", response_model=ChatResponse, responses=SSE_OR_JSON)
+@router.post(
+    "/{message_id}/continue",
+    response_model=ChatResponse,
+    responses=responses(SSE_OR_JSON, TURN_REFUSED, MESSAGE_NOT_FOUND, NOT_CONTINUABLE),
+)
 async def continue_reply(
     message_id: MessageId, registry: Registry, manager: Manager, body: ContinueRequest | None = None
 ) -> Response:
@@ -81,14 +103,19 @@ async def _answer(started: Started, stream: bool, manager: GenerationManager) ->
 @router.get(
     "/{message_id}/stream",
     response_class=Response,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE with id: lines"}},
+    responses=responses(SSE_WITH_IDS, MESSAGE_NOT_FOUND),
 )
 async def resume(
     message_id: MessageId,
     manager: Manager,
     db: Db,
     last_event_id: int = Query(0, ge=0, le=MAX_EVENT_NUMBER, description="Resume after this event number"),
-    last_event_header: int | None = Header(None, alias="Last-Event-ID", ge=0, le=MAX_EVENT_NUMBER),
+    # A header is sent or not, never as null: its schema is an integer, not integer-or-null.
+    last_event_header: Annotated[
+        int | None,
+        Header(alias="Last-Event-ID", ge=0, le=MAX_EVENT_NUMBER),
+        WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_EVENT_NUMBER}),
+    ] = None,
 ) -> Response:
     """Replay the events after `Last-Event-ID` (or `?last_event_id=`), then follow live."""
     after = last_event_header if last_event_header is not None else last_event_id
@@ -107,7 +134,7 @@ async def resume(
     return EventStreamResponse(stored_log(message).follow(after), with_ids=True)
 
 
-@router.post("/{message_id}/stop")
+@router.post("/{message_id}/stop", responses=responses(MESSAGE_NOT_FOUND, NOT_GENERATING))
 async def stop(message_id: MessageId, manager: Manager, db: Db) -> MessageOut:
     """End a running generation now, keeping its partial text (status `stopped`)."""
     generation = manager.get(message_id)
