@@ -3,16 +3,19 @@
 import logging
 import math
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 
 import database
 from config import Settings, load_settings
@@ -20,7 +23,7 @@ from generation.manager import GenerationManager
 from generation.redis_bus import RedisBus
 from media import remove_partial_uploads
 from models import ApiError, is_text
-from provider_registry import ProviderRegistry
+from provider_registry import ProviderRegistry, provider_ids
 from routers import chat, health, models, providers, sessions, upload
 
 logger = logging.getLogger(__name__)
@@ -80,7 +83,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, prefix=settings.api_prefix)
     settings.upload_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/uploads", UploadFiles(directory=settings.upload_dir), name="uploads")
+    app.openapi = _openapi_listing_providers(app, provider_ids(settings))  # type: ignore[method-assign]
     return app
+
+
+def _openapi_listing_providers(app: FastAPI, ids: list[str]) -> Callable[[], dict[str, Any]]:
+    """`app.openapi` with the ProviderId schema listing this app's provider ids.
+
+    They depend on the settings (extra vendors come from the environment), so no model can declare them.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        first = app.openapi_schema is None
+        schema = generate()  # cached by FastAPI after the first call
+        if first:
+            schema["components"]["schemas"]["ProviderId"]["enum"] = ids
+        return schema
+
+    return openapi
 
 
 def _json_safe(value: Any) -> Any:
@@ -99,7 +120,28 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _allowed_methods(app: FastAPI, path: str) -> set[str]:
+    """The methods of the operations the schema documents at `path`: every route there has one."""
+    paths: dict[str, dict[str, Any]] = app.openapi()["paths"]
+    return {
+        method.upper()
+        for template, operations in paths.items()
+        if compile_path(template)[0].match(path)
+        for method in operations
+    }
+
+
 def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        # A 405 is raised by the first route matching the path, so its `Allow` names only that
+        # route's methods; it must name those of every route there (GET, POST and DELETE /sessions).
+        methods = _allowed_methods(app, request.url.path) if exc.status_code == 405 else set()
+        if methods:
+            headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(methods))}
+            exc = HTTPException(exc.status_code, exc.detail, headers=headers)
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         # Each error echoes the input it refused, and Python's JSON parser takes NaN, Infinity and

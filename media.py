@@ -73,10 +73,13 @@ class MediaRef:
 def upload_path(url: str, upload_dir: Path) -> Path:
     """The file behind an `/uploads/<name>` URL, strictly inside `upload_dir` (no traversal)."""
     name = url.removeprefix(UPLOAD_PREFIX)
+    # Dot names are uploads still being written (and `..`); they are nobody's media yet. No file
+    # name holds a NUL, and the OS refuses to even look one up.
+    if not name or name.startswith(".") or "\0" in name:
+        raise MediaError(f"Invalid upload path: {url}")
     root = upload_dir.resolve()
     path = (root / name).resolve()
-    # Dot names are uploads still being written (and `..`); they are nobody's media yet.
-    if not name or name.startswith(".") or path.parent != root:
+    if path.parent != root:
         raise MediaError(f"Invalid upload path: {url}")
     return path
 
@@ -235,6 +238,8 @@ _UPLOAD_TYPES: dict[str, tuple[MediaKind, str]] = {
     "audio/mp4": ("audio", "audio/mp4"),
 }
 _ACCEPTED = "images (PNG, JPEG, GIF, WebP), videos (MP4, MOV, WebM) and audio (MP3, WAV, OGG, FLAC, M4A)"
+# The types an upload is stored as, for the API schema.
+UPLOAD_MIMES = sorted({mime for _, mime in _UPLOAD_TYPES.values()})
 # Pillow's reader of each image type: the header must parse as the format the magic numbers claim.
 # Used directly, not through Image.open: that applies Pillow's own process-wide bomb limit (an error
 # past about 179 M pixels, a warning past 89 M) before MAX_IMAGE_PIXELS could be consulted, and would

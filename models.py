@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
+from typing_extensions import TypeAliasType
 
 Role = Literal["user", "assistant", "system"]
 
@@ -13,6 +14,15 @@ Role = Literal["user", "assistant", "system"]
 # as invalid input before it reaches a database driver that cannot bind it.
 MAX_ROW_ID = 2**31 - 1
 RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
+# A model id goes into vendor URLs (Gemini's) and a 200-character column: printable, and no longer.
+ModelId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+# A named schema (components/schemas/ProviderId): create_app lists the app's provider ids in it.
+# The registry, not this type, refuses an unknown id (a 400 naming the known ones).
+ProviderId = TypeAliasType("ProviderId", Annotated[str, Field(min_length=1)])
+
+# What media.resolve takes. Only described here: media.py refuses any other reference, naming it.
+MediaUrl = Annotated[str, Field(json_schema_extra={"pattern": "^(/uploads/|https://|data:)"})]
 
 
 class ApiError(Exception):
@@ -31,11 +41,20 @@ class ApiError(Exception):
 
 
 class RequestBody(BaseModel):
-    """A request body: every string in it must be text UTF-8 can carry.
+    """A request body: every value of the type its schema says, every string text UTF-8 can carry.
 
+    Strict, as the schema is: `0` is no boolean and `"5"` no integer. JSON has one number type, so
+    an integer is also a number, and `3.0` (which Python parses as a float) an integer.
     A JSON escape of half a UTF-16 surrogate pair decodes to a lone surrogate, which no database
     column or vendor request can take; the whole body is checked once, before any field.
     """
+
+    model_config = ConfigDict(strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_numbers(cls, data: Any) -> Any:
+        return _whole_numbers_as_ints(data)
 
     @model_validator(mode="before")
     @classmethod
@@ -48,6 +67,16 @@ class RequestBody(BaseModel):
                 {"field": ".".join(map(str, where)) or "the body"},
             )
         return data
+
+
+def _whole_numbers_as_ints(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole_numbers_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers_as_ints(item) for item in value]
+    return value
 
 
 def is_text(value: str) -> bool:
@@ -145,8 +174,8 @@ class SessionCreate(RequestBody):
     )
 
     title: str = Field("New Chat", min_length=1, max_length=200)
-    provider: str = Field(min_length=1)
-    model: str = Field(min_length=1)
+    provider: ProviderId
+    model: ModelId
     system_prompt: str | None = None
 
 
@@ -157,11 +186,13 @@ class SessionUpdate(RequestBody):
 
 
 class ChatMessageIn(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     role: Role = "user"
     content: str = ""
-    images: list[str] | None = None
-    videos: list[str] | None = None
-    audios: list[str] | None = None
+    images: list[MediaUrl] | None = None
+    videos: list[MediaUrl] | None = None
+    audios: list[MediaUrl] | None = None
 
 
 ImageDetail = Literal["auto", "low", "high"]
@@ -205,11 +236,11 @@ class ChatRequest(RequestBody):
     )
 
     session_id: RowId | None = None
-    provider: str = Field(min_length=1)
-    model: str = Field(min_length=1)
+    provider: ProviderId
+    model: ModelId
     messages: list[ChatMessageIn] = Field(min_length=1)
-    message_provider: str | None = None
-    message_model: str | None = None
+    message_provider: ProviderId | None = None
+    message_model: ModelId | None = None
     stream: bool = True
     title: str | None = Field(None, max_length=200)
     system_prompt: str | None = None

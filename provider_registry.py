@@ -55,6 +55,11 @@ def extra_provider_class(provider_id: str) -> type[LLMProvider]:
     )
 
 
+def provider_ids(settings: Settings) -> list[str]:
+    """Every provider id an app built from `settings` knows, configured or not, sorted."""
+    return sorted({*PROVIDERS, *settings.extra_providers})
+
+
 @dataclass(frozen=True, slots=True)
 class ModelListing:
     provider: str

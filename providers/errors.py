@@ -3,7 +3,8 @@
     ProviderError                  502  (base; carries the provider id and the vendor's own reason)
     ├── ProviderAuthError          502  the vendor rejected the API key (401/403)
     ├── ProviderRateLimited        429  the vendor's rate limit or quota (429)
-    ├── ProviderBadRequest         400  the vendor refused the request as invalid (400/404/413/422)
+    ├── ProviderBadRequest         400  the vendor refused the request as invalid (400/404/413/422),
+    │                                   or it cannot be sent as it is (a model id no URL can hold)
     │   └── ProviderBlocked        400  the vendor's safety filter blocked the prompt or the reply
     ├── ProviderUnavailable        502  vendor 5xx, unreachable, or a broken stream
     └── ProviderTimeout            504  no answer within the time allowed
@@ -172,6 +173,9 @@ def map_genai_errors(provider: str) -> Iterator[None]:
         raise error_for_status(provider, status, message) from exc
     except genai_errors.UnknownApiResponseError as exc:
         raise ProviderUnavailable(provider, f"unreadable reply from the vendor: {exc}") from exc
+    except httpx2.InvalidURL as exc:
+        # The model id is part of the request's URL path; a control character in it makes no URL.
+        raise ProviderBadRequest(provider, f"the request cannot be sent: {exc}") from exc
     except EventTooLarge as exc:
         raise ProviderUnavailable(provider, str(exc)) from exc
     except httpx2.TransportError as exc:

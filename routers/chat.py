@@ -5,9 +5,10 @@ the resume stream adds `id:` lines so a browser EventSource reconnects without g
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
+from pydantic import WithJsonSchema
 
 import database
 from generation.manager import GenerationManager
@@ -17,6 +18,19 @@ from generation.turn import Started, start_continue, start_turn
 from generation.watchdogs import STOPPED
 from models import ApiError, ChatRequest, ChatResponse, ContinueRequest, MessageOut
 from routers.deps import Db, Manager, MessageId, Registry
+from routers.errors import (
+    DRAINING,
+    MESSAGE_NOT_FOUND,
+    NOT_CONTINUABLE,
+    NOT_GENERATING,
+    SESSION_NOT_FOUND,
+    UNREADABLE_BODY,
+    UNUSABLE_MEDIA,
+    UNUSABLE_PROVIDER,
+    VENDOR_FAILED,
+    Responses,
+    responses,
+)
 from routers.event_stream import EventStreamResponse
 
 router = APIRouter(prefix="/chat", tags=["chat"])
@@ -50,12 +64,16 @@ RESUMABLE = Header(
 # No reply numbers this many events; a larger number would not fit a Redis stream id either.
 MAX_EVENT_NUMBER = 2**31 - 1
 
-SSE_OR_JSON: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/event-stream": {}}, "description": "SSE when stream=true"}
-}
+SSE_OR_JSON: Responses = {200: {"content": {"text/event-stream": {}}, "description": "SSE when stream=true"}}
+SSE_WITH_IDS: Responses = {200: {"content": {"text/event-stream": {}}, "description": "SSE with id: lines"}}
+TURN_REFUSED = responses(UNREADABLE_BODY, UNUSABLE_PROVIDER, VENDOR_FAILED, DRAINING)
 
 
-@router.post("", response_model=ChatResponse, responses=SSE_OR_JSON)
+@router.post(
+    "",
+    response_model=ChatResponse,
+    responses=responses(SSE_OR_JSON, TURN_REFUSED, UNUSABLE_MEDIA, SESSION_NOT_FOUND),
+)
 async def chat(
     body: ChatRequest, registry: Registry, manager: Manager, resumable: bool = RESUMABLE
 ) -> Response:
@@ -64,7 +82,11 @@ async def chat(
     return await _answer(started, body.stream, manager, resumable=resumable)
 
 
-@router.post("/{message_id}/continue", response_model=ChatResponse, responses=SSE_OR_JSON)
+@router.post(
+    "/{message_id}/continue",
+    response_model=ChatResponse,
+    responses=responses(SSE_OR_JSON, TURN_REFUSED, MESSAGE_NOT_FOUND, NOT_CONTINUABLE),
+)
 async def continue_reply(
     message_id: MessageId,
     registry: Registry,
@@ -101,14 +123,19 @@ async def _answer(started: Started, stream: bool, manager: GenerationManager, *,
 @router.get(
     "/{message_id}/stream",
     response_class=Response,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE with id: lines"}},
+    responses=responses(SSE_WITH_IDS, MESSAGE_NOT_FOUND),
 )
 async def resume(
     message_id: MessageId,
     manager: Manager,
     db: Db,
     last_event_id: int = Query(0, ge=0, le=MAX_EVENT_NUMBER, description="Resume after this event number"),
-    last_event_header: int | None = Header(None, alias="Last-Event-ID", ge=0, le=MAX_EVENT_NUMBER),
+    # A header is sent or not, never as null: its schema is an integer, not integer-or-null.
+    last_event_header: Annotated[
+        int | None,
+        Header(alias="Last-Event-ID", ge=0, le=MAX_EVENT_NUMBER),
+        WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_EVENT_NUMBER}),
+    ] = None,
 ) -> Response:
     """Replay the events after `Last-Event-ID` (or `?last_event_id=`), then follow live."""
     after = last_event_header if last_event_header is not None else last_event_id
@@ -127,7 +154,7 @@ async def resume(
     return EventStreamResponse(replay_log(message).follow(after), with_ids=True)
 
 
-@router.post("/{message_id}/stop")
+@router.post("/{message_id}/stop", responses=responses(MESSAGE_NOT_FOUND, NOT_GENERATING))
 async def stop(message_id: MessageId, manager: Manager, db: Db) -> MessageOut:
     """End a running generation now, keeping its partial text (status `stopped`)."""
     generation = manager.get(message_id)

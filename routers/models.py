@@ -5,14 +5,16 @@ from models import ModelOut
 from provider_registry import ModelListing
 from providers.errors import UnknownProviderError
 from routers.deps import Registry
+from routers.errors import PROVIDER_NOT_FOUND
 
 router = APIRouter(tags=["models"])
 
 
-@router.get("/models")
+@router.get("/models", responses=PROVIDER_NOT_FOUND)
 async def list_models(
     registry: Registry,
-    provider: str | None = Query(None, description="Only this provider's models"),
+    # Empty (or left out) lists every provider's models; a query parameter is never null.
+    provider: str = Query("", description="Only this provider's models"),
 ) -> list[ModelOut]:
     """Models per provider: the vendor's list (cached), or its fallback list marked `fallback`."""
     if not provider:

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 import database
 from models import MAX_ROW_ID, MessageOut, SessionCreate, SessionDetail, SessionOut, SessionUpdate
 from routers.deps import Db, Manager, MessageId, Registry, SessionId
+from routers.errors import MESSAGE_NOT_FOUND, SESSION_NOT_FOUND, UNKNOWN_PROVIDER, UNREADABLE_BODY, responses
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
@@ -37,7 +38,7 @@ async def list_sessions(
     return page
 
 
-@router.get("/{session_id}")
+@router.get("/{session_id}", responses=SESSION_NOT_FOUND)
 async def get_session(db: Db, manager: Manager, session_id: SessionId) -> SessionDetail:
     """A session with its messages, oldest first; a reply still running reads as it stands now."""
 
@@ -58,7 +59,7 @@ async def get_session(db: Db, manager: Manager, session_id: SessionId) -> Sessio
     return detail
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=responses(UNREADABLE_BODY, UNKNOWN_PROVIDER))
 async def create_session(db: Db, registry: Registry, body: SessionCreate) -> SessionOut:
     """Create an empty session; its provider must be one this service knows (configured or not)."""
     registry.known(body.provider)
@@ -70,7 +71,7 @@ async def create_session(db: Db, registry: Registry, body: SessionCreate) -> Ses
     return await db.run(create)
 
 
-@router.patch("/{session_id}")
+@router.patch("/{session_id}", responses=responses(UNREADABLE_BODY, SESSION_NOT_FOUND))
 async def rename_session(db: Db, session_id: SessionId, body: SessionUpdate) -> SessionOut:
     def rename(session: Session) -> SessionOut:
         row = database.rename_session(session, _require(session, session_id), body.title)
@@ -80,7 +81,7 @@ async def rename_session(db: Db, session_id: SessionId, body: SessionUpdate) -> 
     return await db.run(rename)
 
 
-@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT, responses=SESSION_NOT_FOUND)
 async def delete_session(db: Db, manager: Manager, session_id: SessionId) -> None:
     """Delete a session and its messages; a reply still being generated for it is stopped."""
     await db.run(_require, session_id)
@@ -88,7 +89,11 @@ async def delete_session(db: Db, manager: Manager, session_id: SessionId) -> Non
     await db.run(database.delete_session, session_id)
 
 
-@router.delete("/{session_id}/truncate/{message_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{session_id}/truncate/{message_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(SESSION_NOT_FOUND, MESSAGE_NOT_FOUND),
+)
 async def truncate_session(db: Db, manager: Manager, session_id: SessionId, message_id: MessageId) -> None:
     """Delete a message and every later one of the session (edit and regenerate)."""
     await db.run(_require, session_id)

@@ -1,12 +1,11 @@
 """Upload: store an image, video or audio file that later messages refer to by its `/uploads/...` URL."""
 
-from typing import Any
-
 from fastapi import APIRouter, UploadFile
 from pydantic import BaseModel, ConfigDict
 
 import media
 from routers.deps import AppSettings
+from routers.errors import UNREADABLE_BODY, UPLOAD_REFUSED, responses
 
 router = APIRouter(tags=["upload"])
 
@@ -20,13 +19,15 @@ class UploadOut(BaseModel):
     size: int
 
 
-_REFUSALS: dict[int | str, dict[str, Any]] = {
-    413: {"description": "Over MAX_IMAGE_MB / MAX_VIDEO_MB / MAX_AUDIO_MB, or over MAX_IMAGE_PIXELS"},
-    415: {"description": "Not an image, video or audio file we take (decided from its bytes), or markup"},
-}
+# The part's declared type is not what decides (its bytes are), but it says what the file may be.
+FILE_TYPES = {"file": {"contentType": ", ".join(media.UPLOAD_MIMES)}}
 
 
-@router.post("/upload", responses=_REFUSALS)
+@router.post(
+    "/upload",
+    responses=responses(UNREADABLE_BODY, UPLOAD_REFUSED),
+    openapi_extra={"requestBody": {"content": {"multipart/form-data": {"encoding": FILE_TYPES}}}},
+)
 async def upload(file: UploadFile, settings: AppSettings) -> UploadOut:
     """Store a file; its type is read from its bytes, never from its name or declared content type."""
     stored = await media.save_upload(file, settings)

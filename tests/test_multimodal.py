@@ -186,12 +186,13 @@ async def test_media_the_provider_cannot_take_is_422_and_stores_nothing(
         ("/uploads/../config.py", "Invalid upload path: /uploads/../config.py"),
         ("/uploads/../../etc/passwd", "Invalid upload path"),
         ("/uploads/", "Invalid upload path"),
+        ("/uploads/a\x00.png", "Invalid upload path"),
         ("/uploads/missing.png", "Uploaded file not found: /uploads/missing.png"),
         ("http://169.254.169.254/latest/meta-data", "Unsupported media URL"),
         ("file:///etc/passwd", "Unsupported media URL"),
         ("data:image/png;base64,@@@", "Invalid base64 in data URL"),
     ],
-    ids=["traversal", "deep-traversal", "no-name", "missing", "plain-http", "file-url", "bad-base64"],
+    ids=["traversal", "deep-traversal", "no-name", "nul", "missing", "plain-http", "file-url", "bad-base64"],
 )
 async def test_unusable_media_reference_is_400_and_stores_nothing(
     client: httpx.AsyncClient, vendor: FakeOpenAIVendor, url: str, detail: str

@@ -281,6 +281,17 @@ async def test_unknown_media_resolution_is_refused_naming_the_values(
     assert gemini.requests == []
 
 
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_model_id_no_url_can_hold_is_a_422_naming_the_field_and_nothing_is_stored(
+    api: httpx.AsyncClient, gemini: FakeGeminiVendor, stream: bool
+) -> None:
+    answer = await ask(api, model="gemini-2.5-flash\x1e", stream=stream)
+    assert answer.status == 422
+    assert [error["loc"] for error in answer.json["detail"]] == [["body", "model"]]
+    assert gemini.requests == []
+    assert (await api.get("/api/v1/sessions")).json() == []
+
+
 async def test_blocked_prompt_ends_the_stream_with_an_error_event_saying_so(
     api: httpx.AsyncClient, gemini: FakeGeminiVendor
 ) -> None:
