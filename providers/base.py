@@ -209,6 +209,6 @@ def vendor_http_client(settings: "Settings") -> httpx2.AsyncClient:
 
     httpx2's own transport parses HTTP in pure Python (h11) and wraps every read of a chunk in
     several layers of async iterators; aiohttp parses in C. A paced reply's chunks arrive one
-    read each, so this is most of what relaying a chunk costs (see README, Benchmarks).
+    read each, so this is most of what relaying a chunk costs (see docs/benchmarks.md).
     """
     return openai.DefaultAioHttpClient(**pool_options(settings))

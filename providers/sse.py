@@ -1,20 +1,20 @@
 """The events of a vendor's `text/event-stream` body, decoded as the body arrives.
 
-Parsing is httpx-sse's: lines end at CR, LF or CRLF only (JSON may carry U+2028 unescaped, so
-no Unicode line splitting), a CRLF split across two reads is one line end, and fields are
-interpreted as the SSE specification says. Its line decoder splits with `str.split`; the openai
-SDK's runs every byte through a regular expression and took twice as long to parse a chunk.
+Decoding follows the WHATWG event-stream rules that matter here: lines end at CR, LF or CRLF
+only (JSON may carry U+2028 unescaped, so no Unicode line splitting), a CRLF split across two
+reads is one line end, a leading byte order mark is dropped, and an event is dispatched at a
+blank line only if it has data. It is a few lines of our own rather than a library's private
+decoders: httpx-sse's EventSource reads an httpx (not httpx2) response and refuses a 200 whose
+Content-Type is not text/event-stream, which the openai SDK accepts from an OpenAI-compatible
+server, and so do we. Lines are cut with `str.split`; the openai SDK's decoder runs every byte
+through a regular expression and took twice as long to parse a chunk.
+https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
 """
 
 import codecs
 from collections.abc import AsyncIterator
 
 import httpx2
-
-# The decoders themselves, not httpx-sse's EventSource: that one reads an httpx (not httpx2)
-# response and refuses a 200 whose Content-Type is not text/event-stream, which the openai SDK
-# accepts from an OpenAI-compatible server, and so do we.
-from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 
 # An event is held in memory until its blank line arrives. The largest honest one is a generated
 # image as a base64 data URL, a few MB; a body that never ends its event is cut off well before
@@ -37,28 +37,69 @@ async def sse_data(body: AsyncIterator[bytes], max_event_chars: int | None = Non
     # UTF-8 with a leading byte order mark dropped, as the specification says; a character split
     # across two reads is decoded whole.
     text = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
-    lines = SSELineDecoder()
-    fields = SSEDecoder()
+    lines = _LineSplitter()
+    data: list[str] = []  # the data lines of the event being read
     # Characters read since an event last ended; what follows that blank line in the same read is
     # not counted, so the bound holds within one read's size.
     pending = 0
     async for chunk in body:
         piece = text.decode(chunk)
         pending += len(piece)
-        for line in lines.decode(piece):
+        for line in lines.split(piece):
             if not line:
                 pending = 0
-            event = fields.decode(line)
-            if event is not None:
-                yield event.data
+                if data:
+                    yield data[0] if len(data) == 1 else "\n".join(data)
+                    data = []
+            elif line.startswith("data: "):
+                data.append(line[6:])
+            elif line[0] != ":":  # a line starting with a colon is a comment
+                _field(line, data)
         if pending > limit:
             raise EventTooLarge(limit)
-    # A CR the body ends with still ends a line; that line may be the blank one that completes
-    # the last event.
-    for line in lines.flush():
-        event = fields.decode(line)
-        if event is not None:
-            yield event.data
+    # The body ended: a line without its line end and an event without its blank line are dropped.
+
+
+class _LineSplitter:
+    """Cuts text read piece by piece into lines ended by CRLF, LF or CR, and by nothing else."""
+
+    def __init__(self) -> None:
+        self._partial: list[str] = []  # the line being read, in pieces: a long one is joined once
+        self._after_cr = False  # the last piece ended with CR, so an LF starting the next ends no line
+
+    def split(self, piece: str) -> list[str]:
+        """The lines `piece` ends, without their line ends."""
+        if self._after_cr and piece[:1] == "\n":
+            piece = piece[1:]
+        if not piece:
+            return []
+        self._after_cr = piece[-1] == "\r"
+        if "\r" in piece:
+            piece = piece.replace("\r\n", "\n").replace("\r", "\n")
+        elif "\n" not in piece:
+            self._partial.append(piece)
+            return []
+        if self._partial:
+            self._partial.append(piece)
+            piece = "".join(self._partial)
+        lines = piece.split("\n")
+        # What follows the last line end is the start of the next line.
+        last = lines.pop()
+        self._partial = [last] if last else []
+        return lines
+
+
+def _field(line: str, data: list[str]) -> None:
+    """Read one field line other than the common `data: ...`; only data is kept.
+
+    A line without a colon is a field with an empty value, and one space after the colon is not
+    part of the value. `event`, `id` and `retry` are not kept: `sse_data` yields data only (every
+    event is read as a message) and a vendor's stream is never reconnected, so the last event id
+    and the reconnection time change nothing. Any other field is ignored, as the specification says.
+    """
+    name, _, value = line.partition(":")
+    if name == "data":
+        data.append(value[1:] if value[:1] == " " else value)
 
 
 async def whole_body(body: AsyncIterator[bytes], max_bytes: int | None = None) -> bytes:
