@@ -24,6 +24,11 @@ logger = logging.getLogger(__name__)
 # How long an ended generation stays findable: its log is still replayed from memory, and a read of
 # its session may still find the row `streaming` if it raced the final store.
 RECENT_SECONDS = 60
+# A browser's Stop aborts the stream and at once re-reads the session on another connection; the
+# stream's connection is closed some tens of milliseconds later (12 to 31 ms measured in Chromium),
+# so the re-read may come first. A read of a reply whose client's leaving would stop it waits this
+# long for that to happen, and shows the stopped reply rather than a running one.
+LEAVING_GRACE_SECONDS = 0.25
 
 
 class GenerationManager:
@@ -86,16 +91,22 @@ class GenerationManager:
         recent = self._recent.get(message_id)
         return recent[1] if recent else None
 
-    def local_state(self, message_id: int) -> dict[str, Any] | None:
+    async def local_state(self, message_id: int) -> dict[str, Any] | None:
         generation = self.get(message_id)
-        return generation.reply.columns() if generation is not None else None
+        if generation is None:
+            return None
+        if generation.leaving_stops and not generation.reply.ended:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(LEAVING_GRACE_SECONDS):
+                    await generation.ended.wait()
+        return generation.reply.columns()
 
     async def live_state(self, message_id: int) -> dict[str, Any] | None:
         """The columns of a reply as its generation holds them now, here or on another worker.
 
         None when no worker runs it (or ran it moments ago): its stored row is then the truth.
         """
-        state = self.local_state(message_id)
+        state = await self.local_state(message_id)
         if state is not None or self.bus is None or not await self.bus.leased([message_id]):
             return state
         return await self.bus.ask_state(message_id)

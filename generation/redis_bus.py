@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any
 
 import redis.asyncio as redis
@@ -22,7 +22,7 @@ from generation.event_log import Event
 
 logger = logging.getLogger(__name__)
 
-StateLookup = Callable[[int], dict[str, Any] | None]
+StateLookup = Callable[[int], Awaitable[dict[str, Any] | None]]
 
 STOP_CHANNEL = "lite-llm-chat:stop"
 # A worker asks here for the live state of a reply another worker runs; the answer comes back in
@@ -50,6 +50,7 @@ class RedisBus:
         self._pending: list[tuple[int, int, list[Event]]] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._answering: set[asyncio.Task[None]] = set()
 
     async def start(self, on_stop: Callable[[int], None], state_of: StateLookup) -> None:
         """Start mirroring; `on_stop(id)` stops a local reply, `state_of(id)` gives its live columns."""
@@ -164,7 +165,11 @@ class RedisBus:
             if message.get("type") != "message":
                 continue
             if message["channel"] == STATE_CHANNEL.encode():
-                await self._answer_state(message["data"], state_of)
+                # Answered on a task of its own: a reply's state may be a moment coming (see
+                # GenerationManager.local_state), and stop requests must not wait behind it.
+                answering = asyncio.create_task(self._answer_state(message["data"], state_of))
+                self._answering.add(answering)
+                answering.add_done_callback(self._answering.discard)
                 continue
             with contextlib.suppress(ValueError):
                 on_stop(int(message["data"]))
@@ -181,11 +186,11 @@ class RedisBus:
     async def _answer_state(self, data: bytes, state_of: StateLookup) -> None:
         try:
             question = json.loads(data)
-            state = state_of(int(question["id"]))
-            answer_key = str(question["answer"])
+            message_id, answer_key = int(question["id"]), str(question["answer"])
         except (ValueError, KeyError, TypeError):
             logger.warning("Ignored a malformed live-state question on %s", STATE_CHANNEL)
             return
+        state = await state_of(message_id)
         if state is None:
             return  # another worker runs it, or none: the asker falls back to the stored row
         try:
@@ -194,4 +199,4 @@ class RedisBus:
                 pipe.expire(answer_key, int(STATE_ANSWER_SECONDS * 10))
                 await pipe.execute()
         except redis.RedisError:
-            logger.exception("Could not answer a live-state question for reply %s", question["id"])
+            logger.exception("Could not answer a live-state question for reply %s", message_id)

@@ -51,7 +51,10 @@ class Generation:
         self.pace = Pace()
         self.error: Exception | None = None
         self.dirty = False  # changed since it was last stored
-        self.done = asyncio.Event()
+        # Streams of it whose client's leaving is that client's Stop (see routers/chat.py).
+        self.leaving_stops = 0
+        self.ended = asyncio.Event()  # its final state is set (the row may not be stored yet)
+        self.done = asyncio.Event()  # its final row is stored
         self.task: asyncio.Task[None] | None = None
         self._running = False
         self._abort: Abort | None = None
@@ -121,6 +124,7 @@ class Generation:
         self.error = error
         self.reply.end(status, finish_reason, str(error) if error is not None else None)
         self.dirty = True
+        self.ended.set()
 
     def close_log(self) -> None:
         """Publish the closing events, once the final row is stored.

@@ -47,7 +47,13 @@ def _on_disconnect(
     policy = manager.settings.disconnect_policy
     if policy == "continue" or (policy == "auto" and resumable):
         return None
-    return lambda sent: generation.abort(STOPPED, cut_at=sent)
+    generation.leaving_stops += 1
+
+    def left(sent: int) -> None:
+        generation.leaving_stops -= 1
+        generation.abort(STOPPED, cut_at=sent)
+
+    return left
 
 
 RESUMABLE = Header(

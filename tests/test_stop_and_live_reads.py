@@ -1,6 +1,7 @@
 """Stop as the product's web frontend does it, disconnect policies, and reads of a reply still running."""
 
 import asyncio
+import json
 from pathlib import Path
 
 import httpx
@@ -104,3 +105,20 @@ async def test_a_vendor_failure_before_any_text_leaves_the_frontend_its_session_
     user, reply = detail["messages"]
     assert user["content"] == "keep me"
     assert (reply["status"], reply["error"], reply["content"]) == ("error", "deepseek: upstream exploded", "")
+
+
+async def test_a_reread_that_comes_before_the_stopped_stream_closes_still_reads_as_stopped(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    # A browser re-reads the session on another connection as it aborts the stream, and closes the
+    # stream's connection some milliseconds later: the re-read may reach the service first.
+    vendor.queue(paced(100, 0.5))
+    async with client.stream("POST", "/api/v1/chat", json=chat_body()) as response:
+        lines = response.aiter_lines()  # held, so that the connection stays open until the block ends
+        session = json.loads((await anext(lines)).removeprefix("data:"))
+        while "w0" not in await anext(lines):
+            pass
+        rereading = asyncio.create_task(reread(client, session["session_id"]))
+        await asyncio.sleep(0.05)
+    seen = await rereading
+    assert (seen["status"], seen["content"]) == ("stopped", "w0 ")
