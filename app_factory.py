@@ -44,7 +44,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = database.Database(settings.database_url)
-        await db.create_tables()
+        try:
+            await db.migrate()
+        except Exception:
+            await db.close()  # start-up stops here: no thread or connection left behind
+            raise
         await remove_partial_uploads(settings.upload_dir)
         registry = ProviderRegistry(settings)
         await registry.prepare()

@@ -45,6 +45,7 @@ from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import Connection, Dialect, Engine, Row, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
+import migrations
 from models import ApiError
 
 P = ParamSpec("P")
@@ -237,8 +238,13 @@ class Database:
         except Exception:
             logger.exception("SQLite WAL checkpoint failed; it is tried again once the WAL grows")
 
-    async def create_tables(self) -> None:
-        await self.run_core(Base.metadata.create_all)
+    async def migrate(self) -> None:
+        """Upgrade the schema to the newest revision (migrations/), on the database thread."""
+        await self._on_thread(functools.partial(self._bare_unit, migrations.upgrade))
+
+    def _bare_unit(self, work: Callable[[Connection], T]) -> T:
+        # Without a transaction around it: `work` begins and ends its own.
+        return work(self._connection())
 
     async def close(self) -> None:
         if self._checkpoint_due is not None:

@@ -79,6 +79,8 @@ def main() -> None:
     # A line per vendor request would double the log of every chat; vendor failures are logged
     # (and stored with the reply) by the service itself.
     logging.getLogger("httpx2").setLevel(logging.WARNING)
+    # Alembic lists its plugins at INFO on every start; its migration log stays.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     serve(settings)
 
 

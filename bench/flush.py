@@ -26,7 +26,7 @@ ROUNDS = 20
 async def flush_cost(replies: int, chars: int, folder: Path) -> float:
     """CPU seconds (every thread of this process) of one flush of `replies` rows of `chars` each."""
     db = database.Database(f"sqlite:///{folder / f'flush-{replies}-{chars}.db'}")
-    await db.create_tables()
+    await db.migrate()
     try:
 
         def setup(connection: database.Connection) -> list[int]:

@@ -17,7 +17,7 @@ import database
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[database.Database]:
     db = database.Database(f"sqlite:///{tmp_path / 'chat.db'}")
-    await db.create_tables()
+    await db.migrate()
     try:
         yield db
     finally:
