@@ -13,13 +13,16 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import database
+import media
 from config import Settings
 from event_log import Event, EventLog
 from providers.base import (
     Finish,
+    GeneratedMedia,
     LLMProvider,
     MediaOutput,
     Progress,
@@ -68,6 +71,7 @@ class Generation:
         message_id: int,
         provider: LLMProvider,
         request: ProviderRequest,
+        upload_dir: Path,
         prefix: str = "",
         reasoning_prefix: str = "",
     ) -> None:
@@ -75,6 +79,7 @@ class Generation:
         self.message_id = message_id
         self.provider = provider
         self.request = request
+        self.upload_dir = upload_dir
         self.log = EventLog()
         self.log.extend([{"session_id": session_id}, {"message_id": message_id}])
         self.started = asyncio.Event()
@@ -156,7 +161,10 @@ class Generation:
         if self.abort_reason is not None:
             return  # aborted before it started: abort() has set the final state
         try:
-            async for event in self.provider.stream(self.request):
+            request = await request_with_media(self.provider, self.request, self.upload_dir)
+            async for event in self.provider.stream(request):
+                if type(event) is GeneratedMedia:
+                    event = await stored_media(event, self.upload_dir)
                 first = not self.has_output
                 self._apply(event)
                 if first and self.has_output:
@@ -501,6 +509,22 @@ class GenerationManager:
                 await self._supervisor
         if self.bus is not None:
             await self.bus.close()
+
+
+async def request_with_media(
+    provider: LLMProvider, request: ProviderRequest, upload_dir: Path
+) -> ProviderRequest:
+    """The request with each turn's media read for this provider: providers never read uploads/."""
+    support = provider.media_for(request.model)
+    return request.with_media(
+        await media.resolve_media(request.messages, support, provider.label, upload_dir)
+    )
+
+
+async def stored_media(event: GeneratedMedia, upload_dir: Path) -> MediaOutput:
+    """Generated media saved under uploads/, as the `/uploads/...` URLs the reply records."""
+    urls = [await media.save_generated(data, mime, upload_dir) for data, mime in event.files]
+    return MediaOutput(event.kind, tuple(urls))
 
 
 def is_looping(pieces: list[str], span: int, min_repeats: int = 4) -> bool:
