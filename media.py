@@ -8,6 +8,11 @@ leaves nothing behind.
 A message's media are `/uploads/...` paths (resolved strictly inside the upload folder), `data:` URLs,
 or `https://` URLs. A remote URL is never fetched here (no server-side request forgery): it goes to the
 vendor as a URL where the provider declares it fetches that kind itself, and is refused otherwise.
+
+This module alone reads and writes the upload folder. A provider declares what it takes as a
+`MediaSupport` value; a turn's media are checked against it before anything is stored, and read
+into `MediaRef` values before the provider builds its request. Generated media come back from the
+provider as bytes and are stored here (`save_generated`).
 """
 
 import base64
@@ -16,8 +21,8 @@ import logging
 import re
 import secrets
 import struct
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -30,7 +35,6 @@ from models import ApiError
 
 if TYPE_CHECKING:
     from config import Settings
-    from providers.base import LLMProvider
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +52,39 @@ class MediaError(ApiError, ValueError):
         self.status_code = status_code
 
 
+ALL_KINDS: frozenset[MediaKind] = frozenset({"image", "video", "audio"})
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSupport:
+    """What media a vendor (or one of its models) takes in messages.
+
+    Attributes:
+        kinds: Kinds taken; another kind is refused with 422 in a new message and left out of
+            the history.
+        remote_kinds: Kinds the vendor fetches itself from an https:// URL; any other kind must
+            arrive as bytes.
+        mimes: MIME types taken per kind, where the vendor is choosy (a kind not listed takes any type).
+        roles: Whose messages' media are sent (Chat Completions takes none from the assistant).
+        prompt_only: Only the newest user message's media are sent, as references for a generation.
+    """
+
+    kinds: frozenset[MediaKind] = ALL_KINDS
+    remote_kinds: frozenset[MediaKind] = ALL_KINDS
+    mimes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    roles: frozenset[str] = frozenset({"user", "assistant"})
+    prompt_only: bool = False
+
+
+# A model that takes no media at all (text-to-image models, for instance): nothing is read for it.
+NO_MEDIA = MediaSupport(kinds=frozenset(), remote_kinds=frozenset(), roles=frozenset())
+
+
 @dataclass(frozen=True, slots=True)
 class MediaRef:
     """A resolved media reference. `data` is set for uploads and data URLs, None for remote URLs."""
 
+    kind: MediaKind
     source: Source
     url: str
     mime: str | None
@@ -84,22 +117,19 @@ def upload_path(url: str, upload_dir: Path) -> Path:
     return path
 
 
-async def resolve(url: str, upload_dir: Path) -> MediaRef:
-    """Turn a message's media URL into bytes we hold, or a remote URL left for the vendor."""
-    return await _lookup(url, upload_dir, read=True)
-
-
-async def _lookup(url: str, upload_dir: Path, *, read: bool) -> MediaRef:
+async def _lookup(kind: MediaKind, url: str, upload_dir: Path, *, read: bool) -> MediaRef:
+    """Turn a message's media URL into bytes we hold (`read`), or a remote URL left for the vendor."""
     if url.startswith(UPLOAD_PREFIX):
         path = anyio.Path(upload_path(url, upload_dir))
         if not await path.is_file():
             raise MediaError(f"Uploaded file not found: {url}")
-        return MediaRef("upload", url, guess_mime(path.name), await path.read_bytes() if read else None)
+        data = await path.read_bytes() if read else None
+        return MediaRef(kind, "upload", url, guess_mime(path.name), data)
     if url.startswith("data:"):
-        mime, data = parse_data_url(url)
-        return MediaRef("data", url, mime, data)
+        mime, payload = parse_data_url(url)
+        return MediaRef(kind, "data", url, mime, payload)
     if url.startswith("https://"):
-        return MediaRef("remote", url, None)
+        return MediaRef(kind, "remote", url, None)
     raise MediaError(f"Unsupported media URL (use /uploads/..., https:// or data:): {url[:80]}")
 
 
@@ -167,48 +197,78 @@ def media_items(message: HasMedia) -> Iterator[tuple[MediaKind, str]]:
     yield from (("audio", url) for url in message.audios or ())
 
 
-async def check_media(provider: "LLMProvider", messages: Iterable[HasMedia], upload_dir: Path) -> None:
-    """Refuse the new messages' media that cannot be used (400) or that `provider` cannot take (422).
+class MediaMessage(HasMedia, Protocol):
+    """A message with media lists and a role: a turn of the context sent to a vendor."""
+
+    @property
+    def role(self) -> str: ...
+
+
+async def check_media(
+    messages: Iterable[HasMedia], support: MediaSupport, who: str, upload_dir: Path
+) -> None:
+    """Refuse the new messages' media that cannot be used (400) or that `who` cannot take (422).
 
     Called before anything is stored, so a refused request leaves no trace. Uploads are only
-    looked up here; their bytes are read when the vendor request is built.
+    looked up here; their bytes are read by `resolve_media` when the reply begins. `who` names
+    the provider in the errors ("Provider 'gemini' (Gemini)").
     """
     for message in messages:
         for kind, url in media_items(message):
-            await locate(provider, kind, url, upload_dir)
+            await _locate(support, who, kind, url, upload_dir, read=False)
 
 
-async def locate(
-    provider: "LLMProvider", kind: MediaKind, url: str, upload_dir: Path, *, read: bool = False
-) -> MediaRef:
-    """One media reference, checked against what `provider` declares it takes."""
-    ref = await _lookup(url, upload_dir, read=read)
-    if ref.mime and not ref.mime.startswith(f"{kind}/"):
-        raise MediaError(f"{url[:80]} is {ref.mime}, not {'an' if kind == 'image' else 'a'} {kind}", 422)
-    who = f"Provider '{provider.id}' ({provider.name})"
-    if kind not in provider.media_kinds:
-        raise MediaError(f"{who} does not accept {kind} input", 422)
-    if ref.source == "remote" and kind not in provider.remote_media_kinds:
-        raise MediaError(
-            f"{who} cannot take {kind} as a URL: upload the file (POST /upload) or send a data: URL", 422
-        )
-    allowed = provider.media_mimes.get(kind)
-    if allowed and ref.mime and ref.mime not in allowed:
-        raise MediaError(f"{who} takes {kind} only as {', '.join(sorted(allowed))}, not {ref.mime}", 422)
-    return ref
-
-
-async def usable(provider: "LLMProvider", kind: MediaKind, url: str, upload_dir: Path) -> MediaRef | None:
-    """The reference with its bytes, or None when it cannot go to this provider.
+async def resolve_media(
+    messages: Sequence[MediaMessage], support: MediaSupport, who: str, upload_dir: Path
+) -> list[tuple[MediaRef, ...]]:
+    """Each message's media as `support` takes them, uploads read into bytes; one tuple a message.
 
     New messages were checked by `check_media`; what fails here is history that predates a change
     of provider (a video earlier in a chat now continued with a vendor that takes no video), so it
     is left out of the context rather than making the whole session unusable.
     """
+    resolved: list[tuple[MediaRef, ...]] = [()] * len(messages)
+    for index in _senders(messages, support):
+        refs = [
+            await _usable(support, who, kind, url, upload_dir) for kind, url in media_items(messages[index])
+        ]
+        resolved[index] = tuple(ref for ref in refs if ref is not None)
+    return resolved
+
+
+def _senders(messages: Sequence[MediaMessage], support: MediaSupport) -> list[int]:
+    """The positions of the messages whose media go to the vendor."""
+    if support.prompt_only:
+        return [i for i, message in enumerate(messages) if message.role == "user"][-1:]
+    return [i for i, message in enumerate(messages) if message.role in support.roles]
+
+
+async def _locate(
+    support: MediaSupport, who: str, kind: MediaKind, url: str, upload_dir: Path, *, read: bool
+) -> MediaRef:
+    """One media reference, checked against what `support` declares."""
+    ref = await _lookup(kind, url, upload_dir, read=read)
+    if ref.mime and not ref.mime.startswith(f"{kind}/"):
+        raise MediaError(f"{url[:80]} is {ref.mime}, not {'an' if kind == 'image' else 'a'} {kind}", 422)
+    if kind not in support.kinds:
+        raise MediaError(f"{who} does not accept {kind} input", 422)
+    if ref.source == "remote" and kind not in support.remote_kinds:
+        raise MediaError(
+            f"{who} cannot take {kind} as a URL: upload the file (POST /upload) or send a data: URL", 422
+        )
+    allowed = support.mimes.get(kind)
+    if allowed and ref.mime and ref.mime not in allowed:
+        raise MediaError(f"{who} takes {kind} only as {', '.join(sorted(allowed))}, not {ref.mime}", 422)
+    return ref
+
+
+async def _usable(
+    support: MediaSupport, who: str, kind: MediaKind, url: str, upload_dir: Path
+) -> MediaRef | None:
     try:
-        return await locate(provider, kind, url, upload_dir, read=True)
+        return await _locate(support, who, kind, url, upload_dir, read=True)
     except MediaError as exc:
-        logger.info("Left %s out of the request to %s: %s", kind, provider.id, exc)
+        logger.info("Left %s out of the request to %s: %s", kind, who, exc)
         return None
 
 

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from config import ExtraProvider, Settings
-from providers.base import LLMProvider, ModelInfo
+from providers.base import LLMProvider, ModelInfo, ProviderSettings
 from providers.cerebras import CerebrasProvider
 from providers.deepseek import DeepSeekProvider
 from providers.doubao import DoubaoProvider
@@ -78,11 +78,9 @@ class ProviderRegistry:
         self.settings = settings
         self._providers: dict[str, LLMProvider] = {}
         for provider_id, cls in PROVIDERS.items():
-            self._providers[provider_id] = cls(
-                settings,
-                api_key=getattr(settings, cls.key_setting),
-                base_url=getattr(settings, cls.base_url_setting) if cls.base_url_setting else None,
-            )
+            api_key = getattr(settings, cls.key_setting)
+            base_url = getattr(settings, cls.base_url_setting) if cls.base_url_setting else None
+            self._providers[provider_id] = cls(provider_settings(settings, cls, api_key, base_url))
         for provider_id, extra in settings.extra_providers.items():
             self._providers.setdefault(provider_id, _build_extra(settings, provider_id, extra))
         self._cache: dict[str, tuple[float, list[ModelInfo]]] = {}
@@ -138,6 +136,22 @@ class ProviderRegistry:
         await asyncio.gather(*(p.aclose() for p in self._providers.values()))
 
 
+def provider_settings(
+    settings: Settings, cls: type[LLMProvider], api_key: str | None, base_url: str | None
+) -> ProviderSettings:
+    """The part of the app's settings a provider of class `cls` reads."""
+    return ProviderSettings(
+        api_key=api_key,
+        base_url=base_url,
+        timeout=settings.provider_timeout,
+        max_retries=settings.provider_max_retries,
+        max_generation_seconds=settings.max_generation_seconds,
+        proxy=settings.http_proxy,
+        max_connections=settings.max_connections,
+        extras={name: getattr(settings, name) for name in cls.extra_settings},
+    )
+
+
 def _build_extra(settings: Settings, provider_id: str, extra: ExtraProvider) -> LLMProvider:
     cls = extra_provider_class(provider_id)
-    return cls(settings, api_key=extra.api_key, base_url=extra.base_url)
+    return cls(provider_settings(settings, cls, extra.api_key, extra.base_url))

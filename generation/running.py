@@ -9,11 +9,13 @@ path does no I/O and arms no timer.
 import asyncio
 import logging
 import time
+from pathlib import Path
 
+import media
 from generation.event_log import EventLog
 from generation.reply import Mark, Reply, opening
 from generation.watchdogs import Abort, Pace
-from providers.base import LLMProvider, ProviderRequest, StreamEvent
+from providers.base import GeneratedMedia, LLMProvider, MediaOutput, ProviderRequest, StreamEvent
 from providers.errors import ProviderError, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
@@ -37,12 +39,14 @@ class Generation:
         message_id: int,
         provider: LLMProvider,
         request: ProviderRequest,
+        upload_dir: Path,
         reply: Reply | None = None,
     ) -> None:
         self.session_id = session_id
         self.message_id = message_id
         self.provider = provider
         self.request = request
+        self.upload_dir = upload_dir
         self.reply = reply or Reply()
         self.log = EventLog()
         self.log.extend(opening(session_id, message_id))
@@ -87,7 +91,11 @@ class Generation:
         if self._abort is not None:
             return  # aborted before it started: abort() has set the final state
         try:
-            async for event in self.provider.stream(self.request):
+            # The turn's media are read here, in the generation's task: providers never read uploads/.
+            request = await request_with_media(self.provider, self.request, self.upload_dir)
+            async for event in self.provider.stream(request):
+                if type(event) is GeneratedMedia:
+                    event = await stored_media(event, self.upload_dir)
                 first = not self.pace.has_output
                 self._apply(event)
                 if first and self.pace.has_output:
@@ -133,3 +141,19 @@ class Generation:
         """
         self.log.extend(self.reply.closing())
         self.log.close()
+
+
+async def request_with_media(
+    provider: LLMProvider, request: ProviderRequest, upload_dir: Path
+) -> ProviderRequest:
+    """The request with each turn's media read for what this provider's model takes."""
+    support = provider.media_for(request.model)
+    return request.with_media(
+        await media.resolve_media(request.messages, support, provider.label, upload_dir)
+    )
+
+
+async def stored_media(event: GeneratedMedia, upload_dir: Path) -> MediaOutput:
+    """Generated media saved under uploads/, as the `/uploads/...` URLs the reply records."""
+    urls = [await media.save_generated(data, mime, upload_dir) for data, mime in event.files]
+    return MediaOutput(event.kind, tuple(urls))

@@ -90,7 +90,7 @@ async def start_turn(manager: GenerationManager, registry: ProviderRegistry, bod
     params, media, ignored = split_options(body.sent_options(), provider, body.message_model or body.model)
     provider.check_params(params)
     # Media the provider cannot take (or a path outside uploads/) is refused before anything is stored.
-    await check_media(provider, body.messages, manager.settings.upload_dir)
+    await check_media(body.messages, provider.media, provider.label, manager.settings.upload_dir)
     # Once stored, the turn is launched even if this request is cancelled meanwhile: a stored
     # `streaming` row always has a generation that ends it.
     launching = asyncio.ensure_future(_store_and_launch(manager, body, provider, params, media))
@@ -121,7 +121,11 @@ async def _store_and_launch(
         media_options=media,
     )
     generation = Generation(
-        session_id=stored.session_id, message_id=stored.reply_id, provider=provider, request=request
+        session_id=stored.session_id,
+        message_id=stored.reply_id,
+        provider=provider,
+        request=request,
+        upload_dir=manager.settings.upload_dir,
     )
     return await manager.launch(generation)
 
@@ -243,6 +247,7 @@ async def _reopen_and_launch(
         message_id=row.id,
         provider=provider,
         request=request,
+        upload_dir=manager.settings.upload_dir,
         reply=Reply.continuing(row),
     )
     return await manager.launch(generation)

@@ -2,20 +2,21 @@
 
 Providers never format SSE, never touch the database and keep no per-request state on `self`:
 anything a request produces (reasoning, citations, thought signatures) travels as an event.
+They never touch the upload folder either: a turn's media arrive already read (`Turn.media`),
+and generated media leave as bytes (`GeneratedMedia`), stored by the generation through `media`.
 """
 
 import functools
 import ssl
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx2
 import openai
 
-if TYPE_CHECKING:
-    from config import Settings
+from media import MediaRef, MediaSupport
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +37,22 @@ class SearchResults:
 
 
 @dataclass(frozen=True, slots=True)
+class GeneratedMedia:
+    """Media the vendor produced, as bytes; the generation stores them and records a MediaOutput.
+
+    Attributes:
+        kind: The contract's key ("images", "videos").
+        files: Each file's bytes and MIME type. One event is one batch: a set of images reaches
+            the client as one `images` event.
+    """
+
+    kind: str
+    files: tuple[tuple[bytes, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class MediaOutput:
-    """Generated media already saved under uploads/, as `/uploads/...` URLs."""
+    """Generated media saved under uploads/, as `/uploads/...` URLs (made from GeneratedMedia)."""
 
     kind: str
     urls: tuple[str, ...]
@@ -67,13 +82,28 @@ class Finish:
 
 
 StreamEvent = (
-    TextDelta | ReasoningDelta | SearchResults | MediaOutput | ThoughtSignature | Progress | Usage | Finish
+    TextDelta
+    | ReasoningDelta
+    | SearchResults
+    | GeneratedMedia
+    | MediaOutput
+    | ThoughtSignature
+    | Progress
+    | Usage
+    | Finish
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    """One message of the context sent to a vendor."""
+    """One message of the context sent to a vendor.
+
+    Attributes:
+        images: The message's references as stored (`/uploads/...`, `data:` or `https://` URLs);
+            likewise `videos` and `audios`.
+        media: Those of them this provider takes, read (`media.resolve_media`) before the provider
+            sees the request, images first. Providers build their parts from these only.
+    """
 
     role: str
     content: str
@@ -81,6 +111,7 @@ class Turn:
     videos: tuple[str, ...] = ()
     audios: tuple[str, ...] = ()
     thought_signatures: tuple[str, ...] = ()
+    media: tuple[MediaRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +131,13 @@ class ProviderRequest:
     system_prompt: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     media_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_media(self, media: Sequence[tuple[MediaRef, ...]]) -> "ProviderRequest":
+        """This request with each turn's resolved media (one tuple a turn, in order)."""
+        if not any(media):
+            return self
+        turns = tuple(replace(turn, media=refs) for turn, refs in zip(self.messages, media, strict=True))
+        return replace(self, messages=turns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +162,31 @@ COMMON_PARAMS = frozenset(
 )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderSettings:
+    """What a provider is given of the app's settings; the registry builds one per provider.
+
+    Attributes:
+        api_key: The vendor's key; None leaves the provider unconfigured.
+        base_url: Where the vendor is reached (None: the SDK's default).
+        timeout: PROVIDER_TIMEOUT, seconds to reach the vendor and for its answer to begin.
+        max_retries: PROVIDER_MAX_RETRIES.
+        max_generation_seconds: MAX_GENERATION_SECONDS, the bound of a whole reply.
+        proxy: HTTP_PROXY for outbound calls.
+        max_connections: MAX_CONNECTIONS of the provider's pooled HTTP client.
+        extras: The settings a vendor declares in `extra_settings`, by their names.
+    """
+
+    api_key: str | None
+    base_url: str | None
+    timeout: float
+    max_retries: int
+    max_generation_seconds: float
+    proxy: str | None
+    max_connections: int
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
 class LLMProvider(ABC):
     """A vendor client built once per app with its pooled HTTP client.
 
@@ -137,23 +200,19 @@ class LLMProvider(ABC):
     supported: ClassVar[bool] = True
     key_setting: ClassVar[str]
     base_url_setting: ClassVar[str | None] = None
+    # Further settings the vendor reads (names of Settings fields), handed over in `extras`.
+    extra_settings: ClassVar[tuple[str, ...]] = ()
     fallback_models: ClassVar[tuple[str, ...]] = ()
     common_params: ClassVar[frozenset[str]] = COMMON_PARAMS
     extra_params: ClassVar[frozenset[str]] = frozenset()
     media_params: ClassVar[frozenset[str]] = frozenset()
-    # Media kinds ("image", "video", "audio") the vendor takes in messages; media of another kind
-    # is refused with 422 before anything is stored (media.check_media). A provider that does not
-    # narrow these handles every kind itself; the OpenAI-compatible base narrows them to images.
-    media_kinds: ClassVar[frozenset[str]] = frozenset({"image", "video", "audio"})
-    # Kinds the vendor fetches itself from an https:// URL; any other kind must arrive as bytes.
-    remote_media_kinds: ClassVar[frozenset[str]] = frozenset({"image", "video", "audio"})
-    # MIME types taken per kind, where the vendor is choosy (a kind not listed takes any type).
-    media_mimes: ClassVar[Mapping[str, frozenset[str]]] = {}
+    # The media the vendor takes in messages: media of another kind is refused with 422 before
+    # anything is stored (media.check_media). A provider that does not narrow it handles every
+    # kind itself; the OpenAI-compatible base narrows it to images in user messages.
+    media: ClassVar[MediaSupport] = MediaSupport()
 
-    def __init__(self, settings: "Settings", *, api_key: str | None, base_url: str | None) -> None:
+    def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings
-        self.api_key = api_key
-        self.base_url = base_url
 
     @classmethod
     def key_variable(cls) -> str:
@@ -161,12 +220,21 @@ class LLMProvider(ABC):
         return cls.key_setting.upper()
 
     @property
+    def label(self) -> str:
+        """How errors name this provider: `Provider 'gemini' (Gemini)`."""
+        return f"Provider '{self.id}' ({self.name})"
+
+    @property
     def configured(self) -> bool:
-        return bool(self.api_key)
+        return bool(self.settings.api_key)
 
     def accepts(self, param: str, model: str) -> bool:
         """Whether a chat-request field is forwarded to (or used for) this vendor's `model`."""
         return param in self.common_params or param in self.extra_params
+
+    def media_for(self, model: str) -> MediaSupport:
+        """The media a request to `model` carries; a vendor narrows it for models that take fewer."""
+        return self.media
 
     def check_params(self, params: Mapping[str, Any]) -> None:  # noqa: B027 - most take any value
         """Refuse a parameter value the vendor cannot take (ProviderBadRequest), before anything is stored."""
@@ -186,16 +254,55 @@ class LLMProvider(ABC):
         """Release pooled connections at shutdown."""
 
 
+ClientT = TypeVar("ClientT")
+
+
+class PooledProvider(LLMProvider, Generic[ClientT]):
+    """A provider that sends through one SDK client over one pooled httpx2 client.
+
+    Both are built on first use, so an unconfigured vendor costs nothing, or by `prepare` at
+    start-up; `aclose` releases them. A subclass says how its SDK client is made.
+    """
+
+    @abstractmethod
+    def build_client(self, http: httpx2.AsyncClient) -> ClientT:
+        """The SDK client, sending through `http`."""
+
+    async def close_client(self, client: ClientT) -> None:  # noqa: B027 - most SDKs hold only the pool
+        """Release what the SDK client holds besides the pooled HTTP client (closed after it)."""
+
+    @functools.cached_property
+    def http(self) -> httpx2.AsyncClient:
+        """The pooled HTTP client, for calls the SDK does not make (downloading a result)."""
+        return vendor_http_client(self.settings)
+
+    @functools.cached_property
+    def client(self) -> ClientT:
+        """The pooled SDK client."""
+        return self.build_client(self.http)
+
+    def prepare(self) -> None:
+        if self.configured:
+            self.client  # noqa: B018 - builds the pooled clients
+
+    async def aclose(self) -> None:
+        # cached_property keeps what was built in the instance's __dict__: close only that.
+        if "client" in self.__dict__:
+            await self.close_client(self.client)
+        if "http" in self.__dict__:
+            await self.http.aclose()
+
+
 @functools.cache
 def tls_context() -> ssl.SSLContext:
     """One TLS context for every vendor client: building each loads the CA bundle (tens of ms)."""
     return httpx2.create_ssl_context()
 
 
-def pool_options(settings: "Settings") -> dict[str, Any]:
+def pool_options(settings: ProviderSettings) -> dict[str, Any]:
     """httpx2 client options shared by every vendor: proxy, TLS, and a pool sized for our streams."""
     return {
-        "proxy": settings.http_proxy,
+        "proxy": settings.proxy,
         "verify": tls_context(),
         "limits": httpx2.Limits(
             max_connections=settings.max_connections,
@@ -204,7 +311,7 @@ def pool_options(settings: "Settings") -> dict[str, Any]:
     }
 
 
-def vendor_http_client(settings: "Settings") -> httpx2.AsyncClient:
+def vendor_http_client(settings: ProviderSettings) -> httpx2.AsyncClient:
     """The httpx2 client both SDKs send through, on the openai SDK's aiohttp transport.
 
     httpx2's own transport parses HTTP in pure Python (h11) and wraps every read of a chunk in

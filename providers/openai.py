@@ -1,6 +1,7 @@
 from typing import ClassVar
 
-from providers.openai_compat import INPUT_AUDIO_FORMATS, OpenAICompatProvider
+from media import MediaSupport
+from providers.openai_compat import FROM_USER, INPUT_AUDIO_FORMATS, OpenAICompatProvider
 
 
 class OpenAIProvider(OpenAICompatProvider):
@@ -12,6 +13,10 @@ class OpenAIProvider(OpenAICompatProvider):
     think_tags = False
     # Audio goes as input_audio: the bytes themselves, WAV or MP3 only, never a URL
     # (https://platform.openai.com/docs/guides/audio); images also as URLs.
-    media_kinds = frozenset({"image", "audio"})
-    media_mimes = {"audio": frozenset(INPUT_AUDIO_FORMATS)}
+    media = MediaSupport(
+        kinds=frozenset({"image", "audio"}),
+        remote_kinds=frozenset({"image"}),
+        mimes={"audio": frozenset(INPUT_AUDIO_FORMATS)},
+        roles=FROM_USER,
+    )
     fallback_models: ClassVar[tuple[str, ...]] = ("gpt-4.1", "gpt-4.1-mini", "gpt-4o", "o4-mini")

@@ -7,17 +7,17 @@ text lives) and overrides one of the small hooks below only where its wire reall
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx2
 import openai
 import orjson
 
-import media
+from media import MediaRef, MediaSupport
 from providers.base import (
     Finish,
-    LLMProvider,
     ModelInfo,
+    PooledProvider,
     ProviderRequest,
     ReasoningDelta,
     SearchResults,
@@ -25,14 +25,10 @@ from providers.base import (
     TextDelta,
     Turn,
     Usage,
-    vendor_http_client,
 )
 from providers.errors import ProviderTimeout, ProviderUnavailable, map_openai_errors
 from providers.sse import EventTooLarge, sse_data, whole_body
 from providers.think_tags import ThinkTagSplitter
-
-if TYPE_CHECKING:
-    from config import Settings
 
 # The formats `input_audio` takes, by MIME type (https://platform.openai.com/docs/guides/audio).
 INPUT_AUDIO_FORMATS = {
@@ -42,9 +38,11 @@ INPUT_AUDIO_FORMATS = {
     "audio/mpeg": "mp3",
     "audio/mp3": "mp3",
 }
+# Chat Completions takes media only in user messages: assistant content is text.
+FROM_USER = frozenset({"user"})
 
 
-class OpenAICompatProvider(LLMProvider):
+class OpenAICompatProvider(PooledProvider[openai.AsyncOpenAI]):
     """A vendor that speaks OpenAI Chat Completions at `base_url`."""
 
     # Delta fields that carry reasoning text, in the order they are looked for.
@@ -57,42 +55,23 @@ class OpenAICompatProvider(LLMProvider):
     param_renames: ClassVar[dict[str, str]] = {}
     media_params: ClassVar[frozenset[str]] = frozenset({"image_detail"})
     # Chat Completions takes image_url parts, as URLs or data URLs; vendors declare more kinds.
-    media_kinds: ClassVar[frozenset[str]] = frozenset({"image"})
-    remote_media_kinds: ClassVar[frozenset[str]] = frozenset({"image"})
+    media = MediaSupport(kinds=frozenset({"image"}), remote_kinds=frozenset({"image"}), roles=FROM_USER)
     # How the vendor takes audio: OpenAI's `input_audio` (base64 bytes and a format) or `audio_url`.
     audio_part_type: ClassVar[Literal["input_audio", "audio_url"]] = "input_audio"
 
-    def __init__(self, settings: "Settings", *, api_key: str | None, base_url: str | None) -> None:
-        super().__init__(settings, api_key=api_key, base_url=base_url)
-        self._http: httpx2.AsyncClient | None = None
-        self._client: openai.AsyncOpenAI | None = None
-
-    @property
-    def client(self) -> openai.AsyncOpenAI:
-        """The pooled SDK client, built on first use so unconfigured vendors cost nothing."""
-        if self._client is None:
-            self._http = vendor_http_client(self.settings)
-            self._client = openai.AsyncOpenAI(
-                api_key=self.api_key,
-                base_url=self.base_url,
-                timeout=self.settings.provider_timeout,
-                max_retries=self.settings.provider_max_retries,
-                default_headers=self.extra_headers(),
-                http_client=self._http,
-            )
-        return self._client
-
-    def prepare(self) -> None:
-        if self.configured:
-            self.client  # noqa: B018 - builds the pooled client
+    def build_client(self, http: httpx2.AsyncClient) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            api_key=self.settings.api_key,
+            base_url=self.settings.base_url,
+            timeout=self.settings.timeout,
+            max_retries=self.settings.max_retries,
+            default_headers=self.extra_headers(),
+            http_client=http,
+        )
 
     def extra_headers(self) -> dict[str, str]:
         """Headers sent with every request (attribution headers, for instance)."""
         return {}
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
 
     # --- request ----------------------------------------------------------------------------
 
@@ -105,43 +84,34 @@ class OpenAICompatProvider(LLMProvider):
                 renamed[theirs] = params[theirs]
         return renamed
 
-    async def build_messages(self, request: ProviderRequest) -> list[dict[str, Any]]:
-        messages = [await self.message_payload(turn, request) for turn in request.messages]
+    def build_messages(self, request: ProviderRequest) -> list[dict[str, Any]]:
+        messages = [self.message_payload(turn, request) for turn in request.messages]
         if request.system_prompt:
             messages.insert(0, {"role": "system", "content": request.system_prompt})
         return messages
 
-    async def message_payload(self, turn: Turn, request: ProviderRequest) -> dict[str, Any]:
-        # Only user turns carry media: Chat Completions takes text-only content from the assistant.
-        parts = await self.media_parts(turn, request) if turn.role == "user" else []
-        if not parts:
+    def message_payload(self, turn: Turn, request: ProviderRequest) -> dict[str, Any]:
+        # The turn's media were read and filtered by what this vendor declares (`media`).
+        if not turn.media:
             return {"role": turn.role, "content": turn.content}
         text = [{"type": "text", "text": turn.content}] if turn.content else []
+        parts = [self.media_part(ref, request.media_options) for ref in turn.media]
         return {"role": turn.role, "content": [*text, *parts]}
 
-    async def media_parts(self, turn: Turn, request: ProviderRequest) -> list[dict[str, Any]]:
-        """Content parts for a user turn's media; what this vendor cannot take is left out."""
-        parts = []
-        for kind, url in media.media_items(turn):
-            ref = await media.usable(self, kind, url, self.settings.upload_dir)
-            if ref is not None:
-                parts.append(self.media_part(kind, ref, request.media_options))
-        return parts
-
-    def media_part(self, kind: str, ref: media.MediaRef, options: Mapping[str, Any]) -> dict[str, Any]:
-        if kind == "video":
+    def media_part(self, ref: MediaRef, options: Mapping[str, Any]) -> dict[str, Any]:
+        if ref.kind == "video":
             return self.video_part(ref, options)
-        if kind == "audio":
+        if ref.kind == "audio":
             return self.audio_part(ref, options)
         return self.image_part(ref, options)
 
-    def image_part(self, ref: media.MediaRef, options: Mapping[str, Any]) -> dict[str, Any]:
+    def image_part(self, ref: MediaRef, options: Mapping[str, Any]) -> dict[str, Any]:
         image: dict[str, Any] = {"url": ref.data_url()}
         if "image_detail" in options:
             image["detail"] = options["image_detail"]
         return {"type": "image_url", "image_url": image}
 
-    def video_part(self, ref: media.MediaRef, options: Mapping[str, Any]) -> dict[str, Any]:
+    def video_part(self, ref: MediaRef, options: Mapping[str, Any]) -> dict[str, Any]:
         # Only the settings this vendor declares in media_params reach `options`.
         video: dict[str, Any] = {"url": ref.data_url()}
         for ours, theirs in (("video_detail", "detail"), ("fps", "fps"), ("max_frames", "max_frames")):
@@ -149,7 +119,7 @@ class OpenAICompatProvider(LLMProvider):
                 video[theirs] = options[ours]
         return {"type": "video_url", "video_url": video}
 
-    def audio_part(self, ref: media.MediaRef, options: Mapping[str, Any]) -> dict[str, Any]:
+    def audio_part(self, ref: MediaRef, options: Mapping[str, Any]) -> dict[str, Any]:
         if self.audio_part_type == "audio_url":
             return {"type": "audio_url", "audio_url": {"url": ref.data_url()}}
         # input_audio carries plain base64 (no data: prefix) and the format's short name.
@@ -163,7 +133,7 @@ class OpenAICompatProvider(LLMProvider):
         body = self.wire_params(dict(request.params))
         if self.stream_usage_option:
             body["stream_options"] = {"include_usage": True}
-        messages = await self.build_messages(request)
+        messages = self.build_messages(request)
         payload = {**body, "model": request.model, "messages": messages, "stream": True}
         splitter = ThinkTagSplitter() if self.think_tags else None
         with map_openai_errors(self.id):
@@ -204,14 +174,14 @@ class OpenAICompatProvider(LLMProvider):
         # JSON, because the SDK's typed-parameter transform and chunk models cost more CPU than the
         # rest of a relayed reply.
         try:
-            async with asyncio.timeout(self.settings.provider_timeout):
+            async with asyncio.timeout(self.settings.timeout):
                 return await self.client.post(
                     "/chat/completions",
                     cast_to=httpx2.Response,
                     body=payload,
                     stream=True,
                     stream_cls=None,
-                    options={"timeout": httpx2.Timeout(self.settings.provider_timeout, read=None)},
+                    options={"timeout": httpx2.Timeout(self.settings.timeout, read=None)},
                 )
         except TimeoutError as exc:
             raise ProviderTimeout(self.id, "the vendor did not answer in time") from exc

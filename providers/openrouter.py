@@ -9,6 +9,7 @@ class OpenRouterProvider(OpenAICompatProvider):
     description = "One API routing to hundreds of models"
     key_setting = "openrouter_api_key"
     base_url_setting = "openrouter_base_url"
+    extra_settings = ("openrouter_http_referer", "openrouter_x_title")
     reasoning_fields = ("reasoning",)
     extra_params = frozenset(
         {
@@ -38,9 +39,6 @@ class OpenRouterProvider(OpenAICompatProvider):
 
     def extra_headers(self) -> dict[str, str]:
         # https://openrouter.ai/docs/api-reference/overview: optional app attribution headers.
-        headers = {}
-        if self.settings.openrouter_http_referer:
-            headers["HTTP-Referer"] = self.settings.openrouter_http_referer
-        if self.settings.openrouter_x_title:
-            headers["X-Title"] = self.settings.openrouter_x_title
-        return headers
+        extras = self.settings.extras
+        headers = {"HTTP-Referer": extras["openrouter_http_referer"], "X-Title": extras["openrouter_x_title"]}
+        return {name: value for name, value in headers.items() if value}

@@ -1,6 +1,7 @@
 from typing import ClassVar
 
-from providers.openai_compat import OpenAICompatProvider
+from media import MediaSupport
+from providers.openai_compat import FROM_USER, OpenAICompatProvider
 
 
 class SiliconFlowProvider(OpenAICompatProvider):
@@ -14,8 +15,7 @@ class SiliconFlowProvider(OpenAICompatProvider):
     media_params = frozenset({"image_detail", "fps", "video_detail", "max_frames"})
     # Vision and omni models take image_url, video_url and audio_url parts, each a URL or a data URL
     # (https://docs.siliconflow.cn/cn/userguide/capabilities/multimodal-vision).
-    media_kinds = frozenset({"image", "video", "audio"})
-    remote_media_kinds = frozenset({"image", "video", "audio"})
+    media = MediaSupport(roles=FROM_USER)
     audio_part_type = "audio_url"
     fallback_models: ClassVar[tuple[str, ...]] = (
         "Qwen/Qwen3-8B",
