@@ -16,8 +16,10 @@ from config import Settings
 from generation.event_log import Event
 from generation.recovery import Recovery, drain
 from generation.redis_bus import RedisBus
+from generation.reply import Reply
 from generation.running import Generation
 from generation.watchdogs import STOPPED, overrun
+from providers.base import LLMProvider, ProviderRequest
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +55,23 @@ class GenerationManager:
 
     # --- running ----------------------------------------------------------------------------
 
-    async def launch(self, generation: Generation) -> Generation:
+    async def launch(
+        self,
+        session_id: int,
+        message_id: int,
+        provider: LLMProvider,
+        request: ProviderRequest,
+        reply: Reply | None = None,
+    ) -> Generation:
+        """Start producing the reply `message_id` (a row already stored `streaming`) on a task of its own."""
+        generation = Generation(
+            session_id=session_id,
+            message_id=message_id,
+            provider=provider,
+            request=request,
+            upload_dir=self.settings.upload_dir,
+            reply=reply,
+        )
         if self.bus is not None:
             generation.log.mirror = self.bus.mirror(generation.message_id)
             generation.log.mirror(1, list(generation.log.events))

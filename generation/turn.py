@@ -120,14 +120,7 @@ async def _store_and_launch(
         params=params,
         media_options=media,
     )
-    generation = Generation(
-        session_id=stored.session_id,
-        message_id=stored.reply_id,
-        provider=provider,
-        request=request,
-        upload_dir=manager.settings.upload_dir,
-    )
-    return await manager.launch(generation)
+    return await manager.launch(stored.session_id, stored.reply_id, provider, request)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,12 +235,4 @@ async def _reopen_and_launch(
     row, provider, system_prompt, history = await manager.db.run(_reopen_reply, message_id, registry)
     turns = (*history, Turn("assistant", row.content), Turn("user", CONTINUE_PROMPT))
     request = ProviderRequest(model=row.model or "", messages=turns, system_prompt=system_prompt)
-    generation = Generation(
-        session_id=row.session_id,
-        message_id=row.id,
-        provider=provider,
-        request=request,
-        upload_dir=manager.settings.upload_dir,
-        reply=Reply.continuing(row),
-    )
-    return await manager.launch(generation)
+    return await manager.launch(row.session_id, row.id, provider, request, Reply.continuing(row))
