@@ -2,11 +2,15 @@
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +20,12 @@ REPO = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def revision() -> str:
+def revision(repo: Path = REPO) -> str:
     """The checkout's commit, marked when the working tree differs from it."""
     try:
         described = subprocess.run(
             ["git", "describe", "--always", "--dirty=+uncommitted changes"],
-            cwd=REPO,
+            cwd=repo,
             capture_output=True,
             text=True,
             timeout=10,
@@ -147,7 +151,37 @@ def service_env(workdir: Path, port: int, upstream: str) -> dict[str, str]:
     return env
 
 
-def start_service(workdir: Path, upstream: str) -> Proc:
+def start_service(
+    workdir: Path, upstream: str, *, repo: Path = REPO, name: str = "service", logs: Path | None = None
+) -> Proc:
+    """`python <repo>/main.py` (this checkout's, or a baseline's), its cwd and database in `workdir`."""
     port = free_port()
     env = service_env(workdir, port, upstream)
-    return start("service", [str(REPO / "main.py")], logs=workdir, env=env, cwd=workdir, port=port)
+    return start(name, [str(repo / "main.py")], logs=logs or workdir, env=env, cwd=workdir, port=port)
+
+
+def git(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+@contextmanager
+def temporary_worktree(rev: str) -> Iterator[Path]:
+    """A detached `git worktree` of this repository at `rev` in a temp folder, removed on the way out."""
+    resolved = git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    if resolved.returncode != 0:
+        raise SystemExit(f"--revision {rev}: not a commit of {REPO}")
+    folder = Path(tempfile.mkdtemp(prefix="relay-bench-baseline-"))
+    tree = folder / "checkout"
+    try:
+        added = git("worktree", "add", "--detach", str(tree), resolved.stdout.strip())
+        if added.returncode != 0:
+            raise SystemExit(f"git worktree add {rev} failed: {added.stderr.strip()}")
+        yield tree
+    finally:
+        try:
+            removed = git("worktree", "remove", "--force", str(tree), timeout=60).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            removed = False
+        shutil.rmtree(folder, ignore_errors=True)
+        if not removed:  # the folder is gone now: prune drops git's record of it
+            git("worktree", "prune", timeout=60)

@@ -5,6 +5,12 @@ The bare relay runs twice: on httpx2's own transport (the reference the targets 
 aiohttp transport the service reads vendors through, which shows what the service itself adds.
 
     make bench                      # or: .venv/bin/python -m bench.relay [--quick] [--phases ...]
+    .venv/bin/python -m bench.relay --revision 98fa945     # or --baseline /path/to/other/checkout
+
+With `--baseline DIR` (another checkout of the service) or `--revision REV` (a temporary git worktree
+of this repository at REV, removed at the end), that build's `main.py` runs too, as the target
+"baseline", with the same environment, its own temp database and port, in the same rounds; the table
+gains its column and the service / baseline ratios.
 
 Every process runs on 127.0.0.1 and is stopped on the way out; every loop is bounded in count and
 time. CPU is read from /proc/<pid>/stat (all threads of the server process), memory from
@@ -18,6 +24,7 @@ import os
 import platform
 import re
 import resource
+import signal
 import statistics
 import tempfile
 import time
@@ -34,6 +41,8 @@ from bench.fake_vendor import expected_text, parse_plan
 PHASES = ("hold", "c1", "c50", "bulk", "paced")
 # The relays besides the service; "bare" is the one the targets are set against.
 BARE = ("bare", "bare_aiohttp")
+# Another build of the service, with --baseline or --revision.
+BASELINE = "baseline"
 SESSION_ID = re.compile(rb'"session_id":(\d+)')
 SERVICE_CHAT = "/api/v1/chat"
 VENDOR_CHAT = "/v1/chat/completions"
@@ -283,7 +292,7 @@ async def measure(args: argparse.Namespace, targets: list[Target]) -> Figures:
     for target in targets:  # warm-up: imports, pools, first session rows
         await run_load(target, "bench-bulk-10", 20, 2)
     if "hold" in phases:
-        for name in (*BARE, "service"):
+        for name in (*BARE, "service", *([BASELINE] if BASELINE in by_name else [])):
             step("hold", name)
             figures.holds[name] = await hold_streams(
                 by_name[name], args.hold_model, args.hold_streams, args.timeout
@@ -307,10 +316,22 @@ async def measure(args: argparse.Namespace, targets: list[Target]) -> Figures:
             continue
         step(phase, f"{rounds} rounds x {requests} requests at c={concurrency} per target")
         totals = figures.loads.setdefault(phase, {t.name: Load() for t in targets})
-        for _ in range(rounds):
-            for target in targets:
+        for index in range(rounds):
+            for target in round_order(targets, index):
                 totals[target.name].add(await run_load(target, model, requests, concurrency, args.timeout))
     return figures
+
+
+def round_order(targets: list[Target], index: int) -> list[Target]:
+    """The targets in round `index`: as given, but with a baseline the two builds swap places every
+    other round, so that neither always follows the same target."""
+    names = [t.name for t in targets]
+    if BASELINE not in names or index % 2 == 0:
+        return targets
+    order = list(targets)
+    i, j = names.index("service"), names.index(BASELINE)
+    order[i], order[j] = order[j], order[i]
+    return order
 
 
 async def with_processes(args: argparse.Namespace, work: Callable[[list[Target]], Awaitable[None]]) -> None:
@@ -327,26 +348,39 @@ async def with_processes(args: argparse.Namespace, work: Callable[[list[Target]]
             started.append(bare_aiohttp)
             service = procs.start_service(workdir, upstream)
             started.append(service)
+            baseline: procs.Proc | None = None
+            if args.baseline is not None:
+                # Its own cwd and database, as the service has the run's temp folder; its log with the others.
+                (workdir / BASELINE).mkdir()
+                baseline = procs.start_service(
+                    workdir / BASELINE, upstream, repo=args.baseline, name=BASELINE, logs=workdir
+                )
+                started.append(baseline)
             await fake.wait_ready("/v1/models")
             await bare.wait_ready("/")
             await bare_aiohttp.wait_ready("/")
             await service.wait_ready("/health")
+            if baseline is not None:
+                await baseline.wait_ready("/health")
             print(
                 f"pids: fake {fake.pid}, bare relays {bare.pid} (httpx2) and {bare_aiohttp.pid} (aiohttp), "
-                f"service {service.pid}; logs in {workdir}",
+                f"service {service.pid}"
+                + (f", baseline {baseline.pid}" if baseline is not None else "")
+                + f"; logs in {workdir}",
                 flush=True,
             )
-            await work(
-                [
-                    Target("direct", fake, VENDOR_CHAT),
-                    Target("bare", bare, VENDOR_CHAT),
-                    Target("bare_aiohttp", bare_aiohttp, VENDOR_CHAT),
-                    Target("service", service, SERVICE_CHAT),
-                ]
-            )
+            targets = [
+                Target("direct", fake, VENDOR_CHAT),
+                Target("bare", bare, VENDOR_CHAT),
+                Target("bare_aiohttp", bare_aiohttp, VENDOR_CHAT),
+                Target("service", service, SERVICE_CHAT),
+            ]
+            if baseline is not None:
+                targets.append(Target(BASELINE, baseline, SERVICE_CHAT))
+            await work(targets)
         finally:
             for proc in reversed(started):
-                proc.stop(grace=15 if proc.name == "service" else 5)
+                proc.stop(grace=15 if proc.name in ("service", BASELINE) else 5)
 
 
 # --- the table ----------------------------------------------------------------------------------
@@ -364,6 +398,15 @@ def ratios(service: float, bare: float, bare_aiohttp: float) -> str:
     return f"{service / bare:.2f}x bare, {service / bare_aiohttp:.2f}x aiohttp"
 
 
+def versus(service: float, baseline: float) -> str:
+    return f"{service / baseline:.2f}x"
+
+
+def with_baseline(row: list[str], cells: list[str] | None) -> list[str]:
+    """The row, with the baseline's figure and the service / baseline ratio after the service's column."""
+    return row if cells is None else [*row[:5], *cells, *row[5:]]
+
+
 def ttft_rows(figures: Figures) -> list[list[str]]:
     rows = []
     for phase, concurrency in (("c1", 1), ("c50", 50)):
@@ -374,17 +417,24 @@ def ttft_rows(figures: Figures) -> list[list[str]]:
             d, b, a, s = (loads[n].ttft(q) for n in ("direct", *BARE, "service"))
             target = "< 5 ms added" if (phase, label) == ("c1", "p50") else ""
             check = verdict(s - d < 0.005) if target else ""
+            extra = None
+            if BASELINE in loads:
+                bl = loads[BASELINE].ttft(q)
+                extra = [f"{ms(bl)} (+{ms(bl - d)})", f"{versus(s, bl)} ({(s - bl) * 1000:+.2f} ms)"]
             rows.append(
-                [
-                    f"TTFT {label}, c={concurrency} (ms)",
-                    ms(d),
-                    f"{ms(b)} (+{ms(b - d)})",
-                    f"{ms(a)} (+{ms(a - d)})",
-                    f"{ms(s)} (+{ms(s - d)})",
-                    f"+{ms(s - d)} ms",
-                    target,
-                    check,
-                ]
+                with_baseline(
+                    [
+                        f"TTFT {label}, c={concurrency} (ms)",
+                        ms(d),
+                        f"{ms(b)} (+{ms(b - d)})",
+                        f"{ms(a)} (+{ms(a - d)})",
+                        f"{ms(s)} (+{ms(s - d)})",
+                        f"+{ms(s - d)} ms",
+                        target,
+                        check,
+                    ],
+                    extra,
+                )
             )
     return rows
 
@@ -396,6 +446,9 @@ def cpu_rows(figures: Figures, args: argparse.Namespace) -> list[list[str]]:
         d, b, a, s = (c1[n].cpu_per_request() for n in ("direct", *BARE, "service"))
         rows.append(["CPU / request, 10 chunks (ms)", ms(d), ms(b), ms(a), ms(s), ratios(s, b, a), "< 8 ms"])
         rows[-1].append(verdict(s < 0.008))
+        if BASELINE in c1:
+            bl = c1[BASELINE].cpu_per_request()
+            rows[-1] = with_baseline(rows[-1], [ms(bl), versus(s, bl)])
     per_request = {n: c1[n].cpu_per_request() for n in c1} if c1 else {}
     for phase, target_text in (("bulk", "< 60 ms"), ("paced", "<= 1.2x bare")):
         loads = figures.loads.get(phase)
@@ -413,21 +466,26 @@ def cpu_rows(figures: Figures, args: argparse.Namespace) -> list[list[str]]:
             [f"CPU / 1,000 {phase} chunks (ms)", ms(d), ms(b), ms(a), ms(s), ratios(s, b, a), target_text]
         )
         rows[-1].append(verdict(ok))
+        if BASELINE in per_k:
+            rows[-1] = with_baseline(rows[-1], [ms(per_k[BASELINE]), versus(s, per_k[BASELINE])])
     bulk = figures.loads.get("bulk")
     if bulk:
         rate = {n: args.bulk_chunks / statistics.median(r.total for r in bulk[n].results) for n in bulk}
         d, b, a, s = (rate[n] for n in ("direct", *BARE, "service"))
         rows.append(
-            [
-                f"chunks/s, one {args.bulk_chunks}-chunk stream",
-                f"{d:,.0f}",
-                f"{b:,.0f}",
-                f"{a:,.0f}",
-                f"{s:,.0f}",
-                ratios(s, b, a),
-                "",
-                "",
-            ]
+            with_baseline(
+                [
+                    f"chunks/s, one {args.bulk_chunks}-chunk stream",
+                    f"{d:,.0f}",
+                    f"{b:,.0f}",
+                    f"{a:,.0f}",
+                    f"{s:,.0f}",
+                    ratios(s, b, a),
+                    "",
+                    "",
+                ],
+                [f"{rate[BASELINE]:,.0f}", versus(s, rate[BASELINE])] if BASELINE in rate else None,
+            )
         )
     return rows
 
@@ -437,7 +495,23 @@ def hold_rows(figures: Figures) -> list[list[str]]:
         return []
     b, a, s = (figures.holds[n] for n in (*BARE, "service"))
     stored_ok = s.stored == s.streams and s.completed == s.streams
-    return [
+    extra: list[list[str] | None] = [None, None, None]
+    if (bl := figures.holds.get(BASELINE)) is not None:
+        extra = [
+            [
+                f"{bl.completed} (max {bl.max_overlap} at once), {bl.stored} stored complete",
+                f"{versus(s.wall, bl.wall)} wall time",
+            ],
+            [
+                f"{bl.idle_kb / 1024:.0f} -> {bl.peak_kb / 1024:.0f} (HWM {bl.hwm_kb / 1024:.0f} MB)",
+                f"{versus(s.peak_kb, bl.peak_kb)} peak",
+            ],
+            [
+                f"{bl.added_kb_per_stream:.1f}",
+                versus(s.added_kb_per_stream, max(bl.added_kb_per_stream, 0.1)),
+            ],
+        ]
+    rows = [
         [
             f"{s.streams} slow streams: completed",
             "-",
@@ -469,6 +543,7 @@ def hold_rows(figures: Figures) -> list[list[str]]:
             verdict(s.added_kb_per_stream < 100),
         ],
     ]
+    return [with_baseline(row, cells) for row, cells in zip(rows, extra, strict=True)]
 
 
 def sent(figures: Figures, phase: str) -> int:
@@ -487,6 +562,8 @@ def print_table(figures: Figures, args: argparse.Namespace) -> None:
         "target",
         "",
     ]
+    if args.baseline is not None:
+        header = with_baseline(header, ["baseline", "service / baseline"])
     rows = [header, *ttft_rows(figures), *cpu_rows(figures, args), *hold_rows(figures)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     line = "-+-".join("-" * w for w in widths)
@@ -507,6 +584,16 @@ def print_table(figures: Figures, args: argparse.Namespace) -> None:
         f"rounds alternate between the targets ({args.rounds} per phase); "
         f"load average before/after: {args.load_before} / {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores).",
     ]
+    if args.baseline is not None:
+        notes.append(
+            f"baseline = {args.baseline_label}: the same load in the same rounds, the two builds swapping "
+            "places every other round; service / baseline is the service's figure over the baseline's."
+        )
+        if BASELINE in figures.holds:
+            notes.append(
+                f"hold wall time: service {figures.holds['service'].wall:.1f} s, "
+                f"baseline {figures.holds[BASELINE].wall:.1f} s."
+            )
     for phase, loads in figures.loads.items():
         for name, load in loads.items():
             if load.errors:
@@ -534,7 +621,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # measured the paced ratio from 1.14x to 1.31x; with 12, three runs measured 1.21x to 1.23x.
     parser.add_argument("--rounds", type=int, default=12, help="alternations between the targets per phase")
     parser.add_argument("--timeout", type=float, default=180, help="seconds allowed per request")
+    against = parser.add_mutually_exclusive_group()
+    against.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="another checkout of the service, run as the target 'baseline' beside this one",
+    )
+    against.add_argument(
+        "--revision",
+        metavar="REV",
+        help="a revision of this repository to run as the baseline (in a temporary git worktree)",
+    )
     args = parser.parse_args(argv)
+    if args.baseline is not None:
+        args.baseline = args.baseline.resolve()
+        if not (args.baseline / "main.py").is_file():
+            parser.error(f"--baseline {args.baseline}: no main.py there")
     if args.quick:
         args.c1_requests, args.c50_requests, args.bulk_requests, args.rounds = 50, 200, 4, 2
         args.hold_streams, args.hold_model = 100, "bench-paced-10-200ms"
@@ -544,10 +647,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     raise_fd_limit(args.hold_streams * 3 + 256)
+    if args.baseline is not None or args.revision is not None:
+        # SIGTERM unwinds like Ctrl-C, so the processes are stopped and a temporary worktree removed.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if args.revision is None:
+        bench(args)
+        return
+    with procs.temporary_worktree(args.revision) as checkout:
+        args.baseline = checkout
+        bench(args)
+
+
+def bench(args: argparse.Namespace) -> None:
     args.load_before = f"{os.getloadavg()[0]:.2f}"
+    against = ""
+    if args.baseline is not None:
+        args.baseline_label = f"{args.baseline} at {procs.revision(args.baseline)}"
+        if args.revision is not None:
+            args.baseline_label += f" (--revision {args.revision}, a temporary worktree)"
+        against = f"; baseline {args.baseline_label}"
     print(
         f"relay bench: {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"phases {' '.join(args.phases)}; service {procs.REPO} at {procs.revision()}",
+        f"phases {' '.join(args.phases)}; service {procs.REPO} at {procs.revision()}{against}",
         flush=True,
     )
 
