@@ -46,6 +46,24 @@ def wire(event: StreamEvent) -> Event | None:
     return None
 
 
+def advanced(mark: Mark, events: list[Event]) -> Mark:
+    """Where a reply at `mark` stands once the live `events` (rendered by `wire`) are folded in.
+
+    Counted when needed (a stop), so that the per-chunk path keeps no mark of its own.
+    """
+    text, reasoning, search_results, media = mark
+    for event in events:
+        if "content" in event:
+            text += 1
+        elif "reasoning" in event:
+            reasoning += 1
+        elif "search_results" in event:
+            search_results += len(event["search_results"])
+        else:
+            media += sum(len(event[column]) for column in MEDIA_COLUMNS if column in event)
+    return text, reasoning, search_results, media
+
+
 def opening(session_id: int, message_id: int) -> list[Event]:
     """The first two events of every stream of a reply, live or replayed."""
     return [{"session_id": session_id}, {"message_id": message_id}]

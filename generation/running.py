@@ -13,7 +13,7 @@ from pathlib import Path
 
 import media
 from generation.event_log import EventLog
-from generation.reply import Mark, Reply, opening
+from generation.reply import Reply, advanced, opening
 from generation.watchdogs import Abort, Pace
 from providers.base import GeneratedMedia, LLMProvider, MediaOutput, ProviderRequest, StreamEvent
 from providers.errors import ProviderError, ProviderUnavailable
@@ -50,8 +50,8 @@ class Generation:
         self.reply = reply or Reply()
         self.log = EventLog()
         self.log.extend(opening(session_id, message_id))
-        # Where the reply stood after each event of the log, so a stop can cut it back to any.
-        self._marks: list[Mark] = [self.reply.mark()] * len(self.log.events)
+        # Where the reply stood before its first event: a stop cuts it back to a count of events.
+        self._start = self.reply.mark()
         self.pace = Pace()
         self.error: Exception | None = None
         self.dirty = False  # changed since it was last stored
@@ -78,7 +78,8 @@ class Generation:
             return False
         self._abort = reason
         if cut_at is not None:
-            self.reply.cut(self._marks[min(max(cut_at, 1), len(self._marks)) - 1])
+            first = len(opening(self.session_id, self.message_id))
+            self.reply.cut(advanced(self._start, self.log.events[first:cut_at]))
         self._end(reason.status, reason.finish_reason, reason.error)
         # A task cancelled before its first step never runs its clean-up (the final store): one
         # that has not started yet finds the reason when it does, and ends at once.
@@ -119,7 +120,6 @@ class Generation:
         rendered = self.reply.apply(event)
         if rendered is not None:
             self.log.append(rendered)
-            self._marks.append(self.reply.mark())
             self.dirty = True
             self.pace.has_output = True
 
