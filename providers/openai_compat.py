@@ -5,7 +5,6 @@ text lives) and overrides one of the small hooks below only where its wire reall
 """
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, ClassVar, Literal
 
@@ -27,7 +26,7 @@ from providers.base import (
     Usage,
 )
 from providers.errors import ProviderTimeout, ProviderUnavailable, map_openai_errors
-from providers.sse import EventTooLarge, sse_data, whole_body
+from providers.sse import body_bytes, drain, sse_data, whole_body
 from providers.think_tags import ThinkTagSplitter
 
 # The formats `input_audio` takes, by MIME type (https://platform.openai.com/docs/guides/audio).
@@ -141,12 +140,12 @@ class OpenAICompatProvider(PooledProvider[openai.AsyncOpenAI]):
             # Leaving this block (end, error, or a stop cancelling us) closes the upstream connection.
             try:
                 if _sent_whole(http):
-                    completion = orjson.loads(await whole_body(_body(http)))
+                    completion = orjson.loads(await whole_body(body_bytes(http)))
                     for event in self.completion_events(completion, splitter, http.request):
                         yield event
                 else:
                     # Read as plain JSON: building the SDK's chunk models costs most of a chunk's CPU.
-                    events = sse_data(_body(http))
+                    events = sse_data(body_bytes(http))
                     async for data in events:
                         if data.startswith("[DONE]"):
                             break
@@ -155,7 +154,7 @@ class OpenAICompatProvider(PooledProvider[openai.AsyncOpenAI]):
                             raise stream_error(chunk["error"], http.request)
                         for event in self.events_from_chunk(chunk, splitter):
                             yield event
-                    await _read_to_end(events)
+                    await drain(events)
             finally:
                 await http.aclose()
         if splitter is not None:
@@ -288,25 +287,6 @@ def _sent_whole(http: httpx2.Response) -> bool:
     """
     media_type = http.headers.get("content-type", "").partition(";")[0]
     return media_type.strip().lower() == "application/json"
-
-
-def _body(http: httpx2.Response) -> AsyncIterator[bytes]:
-    """The body's bytes; undecoded when nothing encodes it, one generator less per chunk read."""
-    if "content-encoding" in http.headers:
-        return http.aiter_bytes()
-    return http.aiter_raw()
-
-
-async def _read_to_end(events: AsyncIterator[Any], limit: float = 1.0) -> None:
-    """Read what follows `[DONE]` (normally just the body's end) so the connection is pooled again.
-
-    A vendor that keeps the body open after `[DONE]` gets `limit` seconds; then the connection is
-    closed instead of reused, which costs the next request a new handshake and nothing else.
-    """
-    with contextlib.suppress(TimeoutError, httpx2.HTTPError, EventTooLarge):
-        async with asyncio.timeout(limit):
-            async for _ in events:
-                pass
 
 
 def stream_error(error: Any, request: httpx2.Request) -> openai.APIError:
