@@ -103,6 +103,9 @@ class Turn:
             likewise `videos` and `audios`.
         media: Those of them this provider takes, read (`media.resolve_media`) before the provider
             sees the request, images first. Providers build their parts from these only.
+        thought_signatures: What the vendor that wrote this reply gave to be sent back with it
+            (opaque to us); empty when another vendor wrote it.
+        reasoning: The reply's stored reasoning text (its `thought_process`).
     """
 
     role: str
@@ -112,6 +115,7 @@ class Turn:
     audios: tuple[str, ...] = ()
     thought_signatures: tuple[str, ...] = ()
     media: tuple[MediaRef, ...] = ()
+    reasoning: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,8 +240,8 @@ class LLMProvider(ABC):
         """The media a request to `model` carries; a vendor narrows it for models that take fewer."""
         return self.media
 
-    def check_params(self, params: Mapping[str, Any]) -> None:  # noqa: B027 - most take any value
-        """Refuse a parameter value the vendor cannot take (ProviderBadRequest), before anything is stored."""
+    def check_params(self, params: Mapping[str, Any], model: str) -> None:  # noqa: B027 - most take any value
+        """Refuse a value `model` cannot take (ProviderBadRequest), before anything is stored."""
 
     @abstractmethod
     def stream(self, request: ProviderRequest) -> AsyncIterator[StreamEvent]:
