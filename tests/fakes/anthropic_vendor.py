@@ -159,6 +159,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    peer: tuple[str, int] | None = None  # the client's address: one per TCP connection
 
     @property
     def api_key(self) -> str | None:
@@ -192,7 +193,8 @@ class FakeAnthropicVendor(StreamingVendor):
         return self.requests[-1]
 
     async def _messages(self, request: Request) -> Response:
-        received = Received(request.url.path, dict(request.headers), await request.json())
+        peer = (request.client.host, request.client.port) if request.client else None
+        received = Received(request.url.path, dict(request.headers), await request.json(), peer)
         self.requests.append(received)
         if received.api_key is None:
             return JSONResponse(error_body(401, "x-api-key header is required"), status_code=401)

@@ -1,5 +1,6 @@
 """Anthropic through the public HTTP API: the real anthropic SDK talks to a fake Messages API server."""
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -9,13 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 
 from app_factory import create_app
 from config import Settings
 from providers.anthropic import ModelProfile, claude_version, profile_for
 from providers.anthropic_request import thinking_blocks
 from providers.base import Turn
-from tests.conftest import ChatReply, post_chat, vendor_failure
+from tests.conftest import ChatReply, post_chat, stored_row, vendor_failure
 from tests.fakes.anthropic_vendor import (
     FakeAnthropicVendor,
     Reply,
@@ -40,6 +42,8 @@ from tests.fakes.gemini_vendor import Reply as GeminiReply
 from tests.fakes.gemini_vendor import text_stream as gemini_text
 from tests.fakes.openai_vendor import wire
 from tests.fakes.server import ServerThread
+from tests.frontend import reread, stream_turn
+from tests.sse import start_and_read
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -704,3 +708,177 @@ async def test_model_list_falls_back_when_the_vendor_cannot_answer(
 def test_profile_for_model_ids(model: str, version: tuple[int, int] | None, profile: ModelProfile) -> None:
     assert claude_version(model) == version
     assert profile_for(model) == profile
+
+
+# --- stop, resume, disconnect and the watchdogs hold for Anthropic as for the other vendors ------
+# (the same guarantees as tests/test_lifecycle.py and tests/test_stop_and_live_reads.py)
+
+
+def paced(count: int, delay: float = 0.02) -> Reply:
+    return Reply(text_stream(*(f"w{i} " for i in range(count))), delay=delay)
+
+
+def words(count: int) -> str:
+    return "".join(f"w{i} " for i in range(count))
+
+
+async def vendor_hung_up(claude: FakeAnthropicVendor) -> None:
+    async with asyncio.timeout(5):
+        while claude.disconnects < len(claude.requests):
+            await asyncio.sleep(0.02)
+
+
+async def until_ended(http: httpx.AsyncClient, session_id: int) -> dict[str, Any]:
+    async with asyncio.timeout(10):
+        while (row := await stored_reply(http, session_id))["status"] == "streaming":
+            await asyncio.sleep(0.05)
+    return row
+
+
+async def test_resume_replays_after_the_last_event_id_then_follows_live(
+    api: httpx.AsyncClient, claude: FakeAnthropicVendor
+) -> None:
+    claude.queue(paced(30))
+    head = await start_and_read(api, body(), 5)
+    url = f"/api/v1/chat/{head[1]['message_id']}/stream"
+    async with asyncio.timeout(10), aconnect_sse(api, "GET", url, headers={"Last-Event-ID": "5"}) as source:
+        rest = [json.loads(event.data) async for event in source.aiter_sse()]
+    assert "".join(e.get("content", "") for e in head + rest) == words(30)
+    assert rest[-1] == {"done": True}
+    assert (await until_ended(api, head[0]["session_id"]))["content"] == words(30)
+
+
+async def test_a_resumable_client_that_drops_still_gets_its_whole_reply_stored(
+    api: httpx.AsyncClient, claude: FakeAnthropicVendor
+) -> None:
+    claude.queue(paced(20))
+    head = await start_and_read(api, body(), 4, resumable=True)
+    row = await until_ended(api, head[0]["session_id"])
+    assert (row["status"], row["content"]) == ("complete", words(20))
+    assert claude.completed == 1
+
+
+@pytest.mark.parametrize("stop_after", [0, 3])
+async def test_stop_in_the_frontend_stores_exactly_the_text_it_was_sent_and_closes_upstream(
+    api: httpx.AsyncClient, claude: FakeAnthropicVendor, stop_after: int
+) -> None:
+    claude.queue(paced(200, 0.05))
+    turn = await stream_turn(api, body(), stop_after=stop_after)
+    assert turn.session_id is not None
+    seen = await reread(api, turn.session_id)
+    assert (seen["status"], seen["finish_reason"], seen["content"]) == (
+        "stopped",
+        "stopped by user",
+        words(stop_after),
+    )
+    await vendor_hung_up(claude)
+    assert claude.completed == 0
+
+
+async def test_a_reply_stopped_after_its_thinking_keeps_it_and_sends_it_back(
+    api: httpx.AsyncClient, claude: FakeAnthropicVendor
+) -> None:
+    thinking = thinking_block(0, "r0 ", "r1 ", "r2 ", signature="sig")
+    claude.queue(Reply(reply(thinking, text_block(1, *(f"w{i} " for i in range(100)))), delay=0.05))
+    turn = await stream_turn(api, body(), stop_after=2)
+    assert turn.session_id is not None
+    seen = await reread(api, turn.session_id)
+    assert (seen["status"], seen["content"], seen["thought_process"]) == ("stopped", "w0 w1 ", "r0 r1 r2 ")
+    await ask(api, "go on", session_id=turn.session_id)
+    assert claude.last.body["messages"][1]["content"] == [
+        {"type": "thinking", "thinking": "r0 r1 r2 ", "signature": "sig"},
+        text("w0 w1 "),
+    ]
+
+
+async def test_stop_keeps_the_partial_text_and_continue_appends_to_it(
+    api: httpx.AsyncClient, claude: FakeAnthropicVendor
+) -> None:
+    claude.queue(paced(500))
+    head = await start_and_read(api, body("tell a story", system_prompt="Be brief."), 6)
+    message_id = head[1]["message_id"]
+    stopped = (await api.post(f"/api/v1/chat/{message_id}/stop")).json()
+    assert stopped["status"] == "stopped" and stopped["content"].startswith("w0 w1 ")
+    await vendor_hung_up(claude)
+    claude.queue(Reply(text_stream("and the", " end.")))
+    continued = await api.post(f"/api/v1/chat/{message_id}/continue", json={"stream": False})
+    assert continued.json()["message"]["content"] == stopped["content"] + "and the end."
+    sent = claude.last.body
+    assert sent["system"] == "Be brief."
+    assert sent["messages"][:2] == [
+        {"role": "user", "content": [text("tell a story")]},
+        {"role": "assistant", "content": [text(stopped["content"])]},
+    ]
+
+
+async def test_with_disconnect_policy_stop_a_resumable_client_that_drops_stops_its_reply(
+    serve: Serve, claude: FakeAnthropicVendor
+) -> None:
+    claude.queue(paced(200))
+    async with serve(disconnect_policy="stop") as http:
+        head = await start_and_read(http, body(), 4)
+        row = await until_ended(http, head[0]["session_id"])
+    assert (row["status"], row["finish_reason"]) == ("stopped", "stopped by user")
+    await vendor_hung_up(claude)
+
+
+async def test_text_is_flushed_to_the_database_while_streaming(
+    serve: Serve, claude: FakeAnthropicVendor, tmp_path: Path
+) -> None:
+    claude.queue(Reply([message_start(), *text_block(0, "early text")[:-1]], stall=3))
+    async with serve(stream_flush_interval=0.1) as http:
+        head = await start_and_read(http, body(), 3)
+        async with asyncio.timeout(5):
+            while stored_row(tmp_path / "chat.db", head[1]["message_id"]) != ("early text", "streaming"):
+                await asyncio.sleep(0.05)
+        await http.post(f"/api/v1/chat/{head[1]['message_id']}/stop")
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_first_token_timeout_ends_the_reply_and_closes_upstream(
+    serve: Serve, claude: FakeAnthropicVendor, stream: bool
+) -> None:
+    claude.queue(Reply([message_start(), ping()], stall=5))
+    async with serve(first_token_timeout=0.3) as http:
+        detail, _ = await vendor_failure(http, body(stream=stream), 504)
+    assert detail.startswith("anthropic: ") and "FIRST_TOKEN_TIMEOUT" in detail
+    await vendor_hung_up(claude)
+
+
+async def test_an_idle_stream_ends_with_an_error_event_and_keeps_the_text(
+    serve: Serve, claude: FakeAnthropicVendor
+) -> None:
+    claude.queue(Reply([message_start(), *text_block(0, "partial")[:-1]], stall=5))
+    async with serve(stream_idle_timeout=0.3) as http:
+        answer = await ask(http)
+        row = await stored_reply(http, answer.events[0]["session_id"])
+    assert answer.text == "partial"
+    assert "STREAM_IDLE_TIMEOUT" in answer.events[-2]["error"]
+    assert (row["status"], row["finish_reason"], row["content"]) == ("error", "idle_timeout", "partial")
+
+
+async def test_max_generation_seconds_bounds_a_reply(serve: Serve, claude: FakeAnthropicVendor) -> None:
+    claude.queue(paced(500))
+    async with serve(max_generation_seconds=0.5) as http:
+        answer = await ask(http)
+        row = await stored_reply(http, answer.events[0]["session_id"])
+    assert "MAX_GENERATION_SECONDS" in answer.events[-2]["error"]
+    assert (row["finish_reason"], row["content"][:3]) == ("max_generation_time", "w0 ")
+
+
+async def test_an_open_stream_may_pause_longer_than_provider_timeout(
+    serve: Serve, claude: FakeAnthropicVendor
+) -> None:
+    claude.queue(Reply(text_stream("after a pause", " and another"), delay=0.4))
+    async with serve(provider_timeout=0.3) as http:
+        answer = await ask(http)
+    assert (answer.text, answer.events[-1]) == ("after a pause and another", {"done": True})
+
+
+async def test_replies_one_after_another_reuse_one_vendor_connection(
+    api: httpx.AsyncClient, claude: FakeAnthropicVendor
+) -> None:
+    for word in ("one", "two", "three"):
+        claude.queue(Reply(text_stream(word), stall=0.05))  # the body ends a little after message_stop
+        assert (await ask(api)).events[-1] == {"done": True}
+    assert len({received.peer for received in claude.requests}) == 1
