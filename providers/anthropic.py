@@ -8,9 +8,7 @@ base reads its own, because building the SDK's typed events costs most of a rela
 Wire reference: ../shared/wire/anthropic.md and https://docs.claude.com/en/api/messages
 """
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import anthropic
@@ -18,38 +16,11 @@ import httpx2
 import orjson
 
 from media import MediaSupport
-from providers.anthropic_request import request_body, thinking_config
+from providers.anthropic_request import profile_for, refusal, request_body
 from providers.anthropic_response import MessageStream, model_info
-from providers.base import ModelInfo, PooledProvider, ProviderRequest, StreamEvent
-from providers.errors import ProviderBadRequest, ProviderTimeout, ProviderUnavailable, map_anthropic_errors
+from providers.base import ModelInfo, PooledProvider, ProviderRequest, StreamEvent, post_stream
+from providers.errors import ProviderBadRequest, ProviderUnavailable, map_anthropic_errors
 from providers.sse import body_bytes, drain, sse_data
-
-
-@dataclass(frozen=True, slots=True)
-class ModelProfile:
-    """The thinking forms a Claude model takes; the one place model ids are looked at."""
-
-    thinking: bool = True
-    budget: bool = True  # {"type": "enabled", "budget_tokens": N}
-    adaptive: bool = True  # {"type": "adaptive"}
-
-
-def profile_for(model_id: str) -> ModelProfile:
-    # https://docs.claude.com/en/docs/build-with-claude/extended-thinking: thinking from Claude 3.7,
-    # adaptive thinking from 4.6, and only adaptive from 4.7. An id without a version (an alias we
-    # do not know) may take either: the API decides.
-    version = claude_version(model_id)
-    if version is None:
-        return ModelProfile()
-    if version < (3, 7):
-        return ModelProfile(thinking=False, budget=False, adaptive=False)
-    return ModelProfile(budget=version < (4, 7), adaptive=version >= (4, 6))
-
-
-def claude_version(model_id: str) -> tuple[int, int] | None:
-    """(4, 5) for claude-sonnet-4-5-20250929, (3, 7) for claude-3-7-sonnet; a date is no version."""
-    numbers = [int(part) for part in model_id.split("-") if part.isdigit() and len(part) <= 2]
-    return (numbers[0], numbers[1] if len(numbers) > 1 else 0) if numbers else None
 
 
 class AnthropicProvider(PooledProvider[anthropic.AsyncAnthropic]):
@@ -109,7 +80,8 @@ class AnthropicProvider(PooledProvider[anthropic.AsyncAnthropic]):
     async def stream(self, request: ProviderRequest) -> AsyncIterator[StreamEvent]:
         message = MessageStream(self.id)
         with map_anthropic_errors(self.id):
-            http = await self._open_stream(request_body(request, self.max_tokens))
+            body = request_body(request, self.max_tokens)
+            http = await post_stream(self.client, "/v1/messages", body, self.id, self.settings.timeout)
             # Leaving this block (end, error, or a stop cancelling us) closes the upstream connection.
             try:
                 events = sse_data(body_bytes(http))
@@ -124,46 +96,8 @@ class AnthropicProvider(PooledProvider[anthropic.AsyncAnthropic]):
         if not message.stopped:
             raise ProviderUnavailable(self.id, "the reply was cut off before its end (no message_stop)")
 
-    async def _open_stream(self, body: dict[str, Any]) -> httpx2.Response:
-        """Send the request; return once the answer has begun (PROVIDER_TIMEOUT, retries included).
-
-        From then on the stream's pace is the watchdogs' (FIRST_TOKEN_TIMEOUT, STREAM_IDLE_TIMEOUT):
-        a model may think in silence for longer than a request may take to start.
-        """
-        try:
-            async with asyncio.timeout(self.settings.timeout):
-                return await self.client.post(
-                    "/v1/messages",
-                    cast_to=httpx2.Response,
-                    body=body,
-                    stream=True,
-                    stream_cls=None,
-                    options={"timeout": httpx2.Timeout(self.settings.timeout, read=None)},
-                )
-        except TimeoutError as exc:
-            raise ProviderTimeout(self.id, "the vendor did not answer in time") from exc
-
     async def list_models(self) -> list[ModelInfo]:
         with map_anthropic_errors(self.id):
             # The SDK's pages follow `has_more` / `after_id`; 1000 is the most a page may hold.
             found = [model async for model in self.client.models.list(limit=1000)]
         return [model_info(model) for model in found if isinstance(getattr(model, "id", None), str)]
-
-
-def refusal(params: Mapping[str, Any], model: str, max_tokens: int) -> str | None:
-    """Why the Messages API would refuse these parameters for `model`, or None."""
-    if params.get("temperature", 0) > 1:
-        return f"temperature must be between 0 and 1, not {params['temperature']}"
-    if params.get("top_k", 1) < 1:
-        return f"top_k must be at least 1, not {params['top_k']}"
-    if "thinking" not in params:
-        return None
-    thinking, profile = thinking_config(params["thinking"]), profile_for(model)
-    if thinking["type"] == "adaptive" and not profile.adaptive:
-        return f'{model} does not take adaptive thinking: send {{"type": "enabled", "budget_tokens": N}}'
-    if thinking["type"] == "enabled" and not profile.budget:
-        return f'{model} takes adaptive thinking only: send {{"type": "adaptive"}}'
-    budget, limit = thinking.get("budget_tokens", 0), params.get("max_tokens", max_tokens)
-    if thinking["type"] == "enabled" and budget >= limit:
-        return f"thinking.budget_tokens ({budget}) must be less than max_tokens ({limit})"
-    return None

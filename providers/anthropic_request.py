@@ -1,4 +1,4 @@
-"""Anthropic Messages requests: the context as alternating content-block messages, our parameters as the body.
+"""Anthropic Messages requests: what a model takes, the context as content-block messages, the body.
 
 A reply's thinking blocks are sent back unchanged with it: the API checks each block's signature, and a
 turn that loses them loses the model's reasoning across turns (and breaks thinking with tools). They are
@@ -12,6 +12,7 @@ Wire reference: ../shared/wire/anthropic.md and https://docs.claude.com/en/api/m
 """
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -23,6 +24,52 @@ from providers.base import ProviderRequest, Turn
 WEB_SEARCH_TOOL = {"type": "web_search_20250305", "name": "web_search"}
 # Sampling parameters sent under our own names.
 SAMPLING = ("temperature", "top_p", "top_k")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelProfile:
+    """The thinking forms a Claude model takes; the one place model ids are looked at."""
+
+    thinking: bool = True
+    budget: bool = True  # {"type": "enabled", "budget_tokens": N}
+    adaptive: bool = True  # {"type": "adaptive"}
+
+
+def profile_for(model_id: str) -> ModelProfile:
+    # https://docs.claude.com/en/docs/build-with-claude/extended-thinking: thinking from Claude 3.7,
+    # adaptive thinking from 4.6, and only adaptive from 4.7. An id without a version (an alias we
+    # do not know) may take either: the API decides.
+    version = claude_version(model_id)
+    if version is None:
+        return ModelProfile()
+    if version < (3, 7):
+        return ModelProfile(thinking=False, budget=False, adaptive=False)
+    return ModelProfile(budget=version < (4, 7), adaptive=version >= (4, 6))
+
+
+def claude_version(model_id: str) -> tuple[int, int] | None:
+    """(4, 5) for claude-sonnet-4-5-20250929, (3, 7) for claude-3-7-sonnet; a date is no version."""
+    numbers = [int(part) for part in model_id.split("-") if part.isdigit() and len(part) <= 2]
+    return (numbers[0], numbers[1] if len(numbers) > 1 else 0) if numbers else None
+
+
+def refusal(params: Mapping[str, Any], model: str, max_tokens: int) -> str | None:
+    """Why the Messages API would refuse these parameters for `model`, or None."""
+    if params.get("temperature", 0) > 1:
+        return f"temperature must be between 0 and 1, not {params['temperature']}"
+    if params.get("top_k", 1) < 1:
+        return f"top_k must be at least 1, not {params['top_k']}"
+    if "thinking" not in params:
+        return None
+    thinking, profile = thinking_config(params["thinking"]), profile_for(model)
+    if thinking["type"] == "adaptive" and not profile.adaptive:
+        return f'{model} does not take adaptive thinking: send {{"type": "enabled", "budget_tokens": N}}'
+    if thinking["type"] == "enabled" and not profile.budget:
+        return f'{model} takes adaptive thinking only: send {{"type": "adaptive"}}'
+    budget, limit = thinking.get("budget_tokens", 0), params.get("max_tokens", max_tokens)
+    if thinking["type"] == "enabled" and budget >= limit:
+        return f"thinking.budget_tokens ({budget}) must be less than max_tokens ({limit})"
+    return None
 
 
 def request_body(request: ProviderRequest, max_tokens: int) -> dict[str, Any]:

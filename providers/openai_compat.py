@@ -4,7 +4,6 @@ A vendor module declares what differs (identity, settings, accepted parameters, 
 text lives) and overrides one of the small hooks below only where its wire really differs.
 """
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, ClassVar, Literal
 
@@ -24,8 +23,9 @@ from providers.base import (
     TextDelta,
     Turn,
     Usage,
+    post_stream,
 )
-from providers.errors import ProviderTimeout, ProviderUnavailable, map_openai_errors
+from providers.errors import ProviderUnavailable, map_openai_errors
 from providers.sse import body_bytes, drain, sse_data, whole_body
 from providers.think_tags import ThinkTagSplitter
 
@@ -136,7 +136,9 @@ class OpenAICompatProvider(PooledProvider[openai.AsyncOpenAI]):
         payload = {**body, "model": request.model, "messages": messages, "stream": True}
         splitter = ThinkTagSplitter() if self.think_tags else None
         with map_openai_errors(self.id):
-            http = await self._open_stream(payload)
+            http = await post_stream(
+                self.client, "/chat/completions", payload, self.id, self.settings.timeout
+            )
             # Leaving this block (end, error, or a stop cancelling us) closes the upstream connection.
             try:
                 if _sent_whole(http):
@@ -160,30 +162,6 @@ class OpenAICompatProvider(PooledProvider[openai.AsyncOpenAI]):
         if splitter is not None:
             for event in splitter.flush():
                 yield event
-
-    async def _open_stream(self, payload: dict[str, Any]) -> httpx2.Response:
-        """Send the chat request; return once the vendor's answer has begun.
-
-        PROVIDER_TIMEOUT bounds reaching the vendor and the start of its answer, retries included.
-        From then on the stream's pace is the watchdogs' (FIRST_TOKEN_TIMEOUT, then
-        STREAM_IDLE_TIMEOUT): a reasoning model may think in silence for longer than a request may
-        take to start, and a body read that arms no timer costs each relayed chunk less.
-        """
-        # The SDK sends (auth, retries, error mapping); the body is built here and read as plain
-        # JSON, because the SDK's typed-parameter transform and chunk models cost more CPU than the
-        # rest of a relayed reply.
-        try:
-            async with asyncio.timeout(self.settings.timeout):
-                return await self.client.post(
-                    "/chat/completions",
-                    cast_to=httpx2.Response,
-                    body=payload,
-                    stream=True,
-                    stream_cls=None,
-                    options={"timeout": httpx2.Timeout(self.settings.timeout, read=None)},
-                )
-        except TimeoutError as exc:
-            raise ProviderTimeout(self.id, "the vendor did not answer in time") from exc
 
     def completion_events(
         self, completion: Any, splitter: ThinkTagSplitter | None, request: httpx2.Request

@@ -14,8 +14,7 @@ from httpx_sse import aconnect_sse
 
 from app_factory import create_app
 from config import Settings
-from providers.anthropic import ModelProfile, claude_version, profile_for
-from providers.anthropic_request import thinking_blocks
+from providers.anthropic_request import ModelProfile, claude_version, profile_for, thinking_blocks
 from providers.base import Turn
 from tests.conftest import ChatReply, post_chat, stored_row, vendor_failure
 from tests.fakes.anthropic_vendor import (
