@@ -230,7 +230,7 @@ def _thinking_form(value: Any) -> str | None:
 
 
 # A switch (DeepSeek, Nvidia), "auto" (Doubao), or Anthropic's thinking object
-# (https://docs.claude.com/en/docs/build-with-claude/extended-thinking); DeepSeek and Doubao take
+# (https://platform.claude.com/docs/en/build-with-claude/extended-thinking); DeepSeek and Doubao take
 # the object's enabled/disabled form too.
 Thinking = Annotated[
     Annotated[bool, Tag("switch")]
@@ -361,7 +361,7 @@ class ChatRequest(RequestBody):
     )
     google_search: bool | None = None
     url_context: bool | None = None
-    # Anthropic's server-side web search tool (https://docs.claude.com/en/docs/agents-and-tools/tool-use/web-search-tool)
+    # Anthropic's server-side web search tool (https://platform.claude.com/docs/en/agents-and-tools/tool-use/web-search-tool)
     web_search: bool | None = None
     # Imagen (https://ai.google.dev/gemini-api/docs/imagen#imagen-configuration)
     imagen_number_of_images: int | None = Field(None, ge=1, le=4)

@@ -5,7 +5,7 @@ back signed), so this vendor has its own module on the shared `LLMProvider` base
 by `anthropic_request`, the stream mapped by `anthropic_response`. The SDK sends (auth, retries, error
 statuses) over the pooled httpx2 client; the stream is read as plain JSON, as the OpenAI-compatible
 base reads its own, because building the SDK's typed events costs most of a relayed chunk's CPU.
-Wire reference: ../shared/wire/anthropic.md and https://docs.claude.com/en/api/messages
+Wire reference: ../shared/wire/anthropic.md and https://platform.claude.com/docs/en/api/messages
 """
 
 from collections.abc import AsyncIterator, Mapping
@@ -31,7 +31,7 @@ class AnthropicProvider(PooledProvider[anthropic.AsyncAnthropic]):
     base_url_setting = "anthropic_base_url"
     extra_settings = ("anthropic_max_tokens",)
     # Pinned: 2026-10-21, the SDK's default, refuses temperature, top_p and top_k with 400.
-    # https://docs.claude.com/en/api/versioning
+    # https://platform.claude.com/docs/en/api/versioning
     api_version: ClassVar[str] = "2023-06-01"
     fallback_models: ClassVar[tuple[str, ...]] = (
         "claude-sonnet-4-5",
@@ -42,7 +42,7 @@ class AnthropicProvider(PooledProvider[anthropic.AsyncAnthropic]):
     )
     common_params = frozenset({"temperature", "top_p", "max_tokens", "stop"})
     extra_params = frozenset({"top_k", "thinking", "web_search"})
-    # Images in user messages, as bytes or https:// URLs (https://docs.claude.com/en/docs/build-with-claude/vision).
+    # Images in user messages, as bytes or https:// URLs (https://platform.claude.com/docs/en/build-with-claude/vision).
     media = MediaSupport(
         kinds=frozenset({"image"}),
         remote_kinds=frozenset({"image"}),

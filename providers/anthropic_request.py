@@ -8,7 +8,7 @@ stored as the reply's `thought_signatures`, one JSON object a block, in the repl
                                                                  the reply's thought_process
     {"type": "redacted_thinking", "data": "<opaque>"}            the block as the API sent it
 
-Wire reference: ../shared/wire/anthropic.md and https://docs.claude.com/en/api/messages
+Wire reference: ../shared/wire/anthropic.md and https://platform.claude.com/docs/en/api/messages
 """
 
 from collections.abc import Iterable, Mapping
@@ -20,7 +20,7 @@ import orjson
 from media import MediaRef
 from providers.base import ProviderRequest, Turn
 
-# The server-side web search tool (https://docs.claude.com/en/docs/agents-and-tools/tool-use/web-search-tool).
+# The server-side web search tool (https://platform.claude.com/docs/en/agents-and-tools/tool-use/web-search-tool).
 WEB_SEARCH_TOOL = {"type": "web_search_20250305", "name": "web_search"}
 # Sampling parameters sent under our own names.
 SAMPLING = ("temperature", "top_p", "top_k")
@@ -36,7 +36,7 @@ class ModelProfile:
 
 
 def profile_for(model_id: str) -> ModelProfile:
-    # https://docs.claude.com/en/docs/build-with-claude/extended-thinking: thinking from Claude 3.7,
+    # https://platform.claude.com/docs/en/build-with-claude/extended-thinking: thinking from Claude 3.7,
     # adaptive thinking from 4.6, and only adaptive from 4.7. An id without a version (an alias we
     # do not know) may take either: the API decides.
     version = claude_version(model_id)

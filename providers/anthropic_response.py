@@ -1,6 +1,6 @@
 """Anthropic replies: the events of a Messages stream mapped to ours (stream=false collects the same events).
 
-Wire reference: ../shared/wire/anthropic.md and https://docs.claude.com/en/docs/build-with-claude/streaming
+Wire reference: ../shared/wire/anthropic.md and https://platform.claude.com/docs/en/build-with-claude/streaming
 """
 
 from typing import Any
@@ -18,10 +18,10 @@ from providers.base import (
 )
 from providers.errors import ProviderError, error_for_status
 
-# https://docs.claude.com/en/api/messages#response-stop-reason; the others (refusal, pause_turn,
+# https://platform.claude.com/docs/en/api/messages#response-stop-reason; the others (refusal, pause_turn,
 # tool_use, ...) are kept as they are.
 STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
-# The HTTP status each error type stands for before a stream (https://docs.claude.com/en/api/errors).
+# The HTTP status each error type stands for before a stream (https://platform.claude.com/docs/en/api/errors).
 ERROR_STATUSES = {
     "invalid_request_error": 400,
     "authentication_error": 401,

@@ -151,7 +151,7 @@ def map_anthropic_errors(provider: str) -> Iterator[None]:
     """Turn the anthropic SDK's exceptions into the ProviderError tree, keeping the vendor's reason.
 
     Its error body is `{"type": "error", "error": {"type": ..., "message": ...}}`; 529 is
-    `overloaded_error` (https://docs.claude.com/en/api/errors).
+    `overloaded_error` (https://platform.claude.com/docs/en/api/errors).
     """
     with _map_stainless_errors(provider, anthropic):
         yield
