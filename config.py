@@ -29,6 +29,7 @@ BUILTIN_VENDOR_PREFIXES = frozenset(
         "NVIDIA",
         "GEMINI",
         "DOUBAO",
+        "ANTHROPIC",
     }
 )
 
@@ -88,6 +89,9 @@ class Settings(BaseSettings):
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
     doubao_api_key: str | None = None
     doubao_base_url: str = "https://ark.cn-beijing.volces.com/api/v3"
+    anthropic_api_key: str | None = None
+    anthropic_base_url: str = "https://api.anthropic.com"
+    anthropic_max_tokens: int = Field(default=8192, ge=1)
 
     upload_dir: Path = Path(__file__).parent / "uploads"
     max_image_mb: float = Field(default=20, gt=0)

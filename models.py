@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypeAliasType
 
@@ -197,6 +197,55 @@ class ChatMessageIn(BaseModel):
 
 ImageDetail = Literal["auto", "low", "high"]
 
+
+class _ThinkingObject(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    display: Literal["summarized", "omitted"] | None = Field(
+        None, description="omitted: the thinking text is left out, its signature still returned"
+    )
+
+
+class ThinkingEnabled(_ThinkingObject):
+    type: Literal["enabled"]
+    budget_tokens: int = Field(ge=1024, description="Most thinking tokens; less than max_tokens")
+
+
+class ThinkingAdaptive(_ThinkingObject):
+    type: Literal["adaptive"]
+
+
+class ThinkingDisabled(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    type: Literal["disabled"]
+
+
+def _thinking_form(value: Any) -> str | None:
+    # Called on the request's JSON when validating, and on the parsed value when serializing.
+    if isinstance(value, dict | BaseModel):
+        kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+        return kind if kind in ("enabled", "adaptive", "disabled") else None
+    return "auto" if value == "auto" else "switch"
+
+
+# A switch (DeepSeek, Nvidia), "auto" (Doubao), or Anthropic's thinking object
+# (https://platform.claude.com/docs/en/build-with-claude/extended-thinking); DeepSeek and Doubao take
+# the object's enabled/disabled form too.
+Thinking = Annotated[
+    Annotated[bool, Tag("switch")]
+    | Annotated[Literal["auto"], Tag("auto")]
+    | Annotated[ThinkingEnabled, Tag("enabled")]
+    | Annotated[ThinkingAdaptive, Tag("adaptive")]
+    | Annotated[ThinkingDisabled, Tag("disabled")],
+    Discriminator(
+        _thinking_form,
+        custom_error_type="thinking_form",
+        custom_error_message='thinking must be a boolean, "auto", or an object whose type is '
+        "enabled, adaptive or disabled",
+    ),
+]
+
 # Chat-request fields that shape media parts rather than travel as request parameters.
 MEDIA_FIELDS = frozenset({"image_detail", "video_detail", "fps", "max_frames", "image_pixel_limit"})
 # Chat-request fields that describe the turn itself, never forwarded as parameters.
@@ -259,7 +308,11 @@ class ChatRequest(RequestBody):
     max_frames: int | None = Field(None, ge=1)
     image_pixel_limit: dict[str, int] | None = None
 
-    thinking: bool | Literal["auto"] | None = Field(None, description='"auto" lets Doubao decide')
+    thinking: Thinking | None = Field(
+        None,
+        description='"auto" lets Doubao decide; Anthropic takes {"type": "enabled", "budget_tokens": N} '
+        'or {"type": "adaptive"}',
+    )
     reasoning_effort: str | None = None
     enable_thinking: bool | None = None
     thinking_budget: int | None = Field(None, ge=128, le=32768)
@@ -308,6 +361,8 @@ class ChatRequest(RequestBody):
     )
     google_search: bool | None = None
     url_context: bool | None = None
+    # Anthropic's server-side web search tool (https://platform.claude.com/docs/en/agents-and-tools/tool-use/web-search-tool)
+    web_search: bool | None = None
     # Imagen (https://ai.google.dev/gemini-api/docs/imagen#imagen-configuration)
     imagen_number_of_images: int | None = Field(None, ge=1, le=4)
     imagen_image_size: Literal["1K", "2K"] | None = None

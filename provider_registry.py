@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 from config import ExtraProvider, Settings
+from providers.anthropic import AnthropicProvider
 from providers.base import LLMProvider, ModelInfo, ProviderSettings
 from providers.cerebras import CerebrasProvider
 from providers.deepseek import DeepSeekProvider
@@ -37,6 +38,7 @@ PROVIDERS: dict[str, type[LLMProvider]] = {
         NvidiaProvider,
         DoubaoProvider,
         GeminiProvider,
+        AnthropicProvider,
     )
 }
 

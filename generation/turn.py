@@ -56,16 +56,23 @@ class StoredMessage(Protocol):
     videos: list[str] | None
     audios: list[str] | None
     thought_signatures: list[str] | None
+    thought_process: str | None
+    provider: str | None
 
 
-def history_turn(row: StoredMessage) -> Turn:
+def history_turn(row: StoredMessage, provider: str) -> Turn:
+    """A stored message as context for `provider`."""
+    # Signatures are opaque tokens of the vendor that wrote the reply: a chat that switches
+    # vendors must not hand one vendor's to another.
+    own = row.provider is None or row.provider == provider
     return Turn(
         role=row.role,
         content=row.content,
         images=tuple(row.images or ()),
         videos=tuple(row.videos or ()),
         audios=tuple(row.audios or ()),
-        thought_signatures=tuple(row.thought_signatures or ()),
+        thought_signatures=tuple(row.thought_signatures or ()) if own else (),
+        reasoning=row.thought_process or "",
     )
 
 
@@ -87,8 +94,9 @@ async def start_turn(manager: GenerationManager, registry: ProviderRegistry, bod
     if manager.draining:
         raise ServiceDraining()
     provider = registry.get(body.message_provider or body.provider)
-    params, media, ignored = split_options(body.sent_options(), provider, body.message_model or body.model)
-    provider.check_params(params)
+    model = body.message_model or body.model
+    params, media, ignored = split_options(body.sent_options(), provider, model)
+    provider.check_params(params, model)
     # Media the provider cannot take (or a path outside uploads/) is refused before anything is stored.
     await check_media(body.messages, provider.media, provider.label, manager.settings.upload_dir)
     # Once stored, the turn is launched even if this request is cancelled meanwhile: a stored
@@ -145,7 +153,7 @@ def _store_turn(db: Connection, body: ChatRequest, provider_id: str, model: str)
         history: list[Turn] = []  # a session made just now has no history to read back
     else:
         session_id = body.session_id
-        system_prompt, history = _session_context(db, session_id)
+        system_prompt, history = _session_context(db, session_id, provider_id)
     rows = [_row(m.role, m.content, m.images, m.videos, m.audios) for m in body.messages]
     rows.append(_row("assistant", "", provider=provider_id, model=model, status="streaming"))
     *_, reply_id = database.add_messages(db, session_id, rows, touch=body.session_id is not None)
@@ -153,14 +161,15 @@ def _store_turn(db: Connection, body: ChatRequest, provider_id: str, model: str)
 
 
 def _session_context(
-    db: database.SqlRunner, session_id: int, before: int | None = None
+    db: database.SqlRunner, session_id: int, provider: str, before: int | None = None
 ) -> tuple[str | None, list[Turn]]:
-    """A session's system prompt and the stored turns that are context (those before `before`)."""
+    """A session's system prompt and its stored turns before `before` that are context for `provider`."""
     session = database.session_prompt(db, session_id)
     if session is None:
         raise database.NotFoundError(f"Session {session_id} not found")
     rows = database.session_history(db, session_id)
-    history = [history_turn(m) for m in rows if _in_context(m) and (before is None or m.id < before)]
+    earlier = [m for m in rows if _in_context(m) and (before is None or m.id < before)]
+    history = [history_turn(m, provider) for m in earlier]
     return session.system_prompt, history
 
 
@@ -213,7 +222,7 @@ def _reopen_reply(
         )
     # A vendor no longer configured is refused before the row changes.
     provider = registry.get(row.provider or "")
-    system_prompt, history = _session_context(db, row.session_id, before=row.id)
+    system_prompt, history = _session_context(db, row.session_id, provider.id, before=row.id)
     database.update_message(db, row.id, status="streaming", error=None, finish_reason=None)
     return row, provider, system_prompt, history
 

@@ -15,9 +15,10 @@ class DeepSeekProvider(OpenAICompatProvider):
 
     def wire_params(self, params: dict[str, Any]) -> dict[str, Any]:
         # https://api-docs.deepseek.com/guides/thinking_mode: the switch is an object, not a bool.
-        # It knows only enabled/disabled; "auto" leaves DeepSeek's own default (thinking on).
+        # It knows only enabled/disabled; "auto" leaves DeepSeek's own default (thinking on), and
+        # an object ({"type": "disabled"}) is sent as it is.
         if params.get("thinking") == "auto":
             del params["thinking"]
-        elif "thinking" in params:
+        elif isinstance(params.get("thinking"), bool):
             params["thinking"] = {"type": "enabled" if params["thinking"] else "disabled"}
         return super().wire_params(params)

@@ -93,7 +93,7 @@ class DoubaoProvider(OpenAICompatProvider):
 
     def wire_params(self, params: dict[str, Any]) -> dict[str, Any]:
         # https://www.volcengine.com/docs/82379/1449737: an object, and "auto" lets the model decide.
-        if "thinking" in params:
+        if "thinking" in params and not isinstance(params["thinking"], dict):  # an object goes as it is
             value = params["thinking"]
             switch = "enabled" if value else "disabled"
             params["thinking"] = {"type": value if isinstance(value, str) else switch}

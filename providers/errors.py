@@ -7,6 +7,7 @@
     │                                   or it cannot be sent as it is (a model id no URL can hold)
     │   └── ProviderBlocked        400  the vendor's safety filter blocked the prompt or the reply
     ├── ProviderUnavailable        502  vendor 5xx, unreachable, or a broken stream
+    │   └── ProviderOverloaded     503  the vendor says it is overloaded (Anthropic's 529)
     └── ProviderTimeout            504  no answer within the time allowed
 
 Configuration problems found before any vendor is called live beside them:
@@ -19,9 +20,11 @@ Configuration problems found before any vendor is called live beside them:
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Any
 
 import aiohttp
+import anthropic
 import httpx2
 import openai
 from google.genai import errors as genai_errors
@@ -65,6 +68,12 @@ class ProviderUnavailable(ProviderError):
     status_code = 502
 
 
+class ProviderOverloaded(ProviderUnavailable):
+    """The vendor is up but turns requests away for now; retrying later may work."""
+
+    status_code = 503
+
+
 class ProviderTimeout(ProviderError):
     status_code = 504
 
@@ -93,6 +102,7 @@ _STATUS_CLASSES: dict[int, type[ProviderError]] = {
     413: ProviderBadRequest,
     422: ProviderBadRequest,
     429: ProviderRateLimited,
+    529: ProviderOverloaded,  # Anthropic's overloaded_error
 }
 
 
@@ -132,19 +142,37 @@ def _validation_detail(item: Any) -> str:
 @contextmanager
 def map_openai_errors(provider: str) -> Iterator[None]:
     """Turn the openai SDK's exceptions into the ProviderError tree, keeping the vendor's reason."""
+    with _map_stainless_errors(provider, openai):
+        yield
+
+
+@contextmanager
+def map_anthropic_errors(provider: str) -> Iterator[None]:
+    """Turn the anthropic SDK's exceptions into the ProviderError tree, keeping the vendor's reason.
+
+    Its error body is `{"type": "error", "error": {"type": ..., "message": ...}}`; 529 is
+    `overloaded_error` (https://platform.claude.com/docs/en/api/errors).
+    """
+    with _map_stainless_errors(provider, anthropic):
+        yield
+
+
+@contextmanager
+def _map_stainless_errors(provider: str, sdk: ModuleType) -> Iterator[None]:
+    """The mapping both Stainless-generated SDKs (openai, anthropic) take: their error classes match."""
     try:
         yield
-    except openai.APITimeoutError as exc:
+    except sdk.APITimeoutError as exc:
         if ran_out_of_time(exc):
             raise ProviderTimeout(provider, "the vendor did not answer in time") from exc
         raise ProviderUnavailable(provider, f"could not reach the vendor: {exc.__cause__}") from exc
-    except openai.APIConnectionError as exc:
+    except sdk.APIConnectionError as exc:
         reason = str(exc.__cause__ or exc)
         raise ProviderUnavailable(provider, f"could not reach the vendor: {reason}") from exc
-    except openai.APIStatusError as exc:
+    except sdk.APIStatusError as exc:
         message = vendor_message(exc.body, exc.message)
         raise error_for_status(provider, exc.status_code, message) from exc
-    except openai.APIError as exc:
+    except sdk.APIError as exc:
         # An error object inside a 200 stream (OpenRouter's mid-stream form).
         raise ProviderUnavailable(provider, vendor_message(exc.body, exc.message)) from exc
     except json.JSONDecodeError as exc:

@@ -87,7 +87,7 @@ class GeminiProvider(PooledProvider[genai.Client]):
         # Imagen takes the prompt's text only.
         return NO_MEDIA if profile_for(model).imagen else self.media
 
-    def check_params(self, params: Mapping[str, Any]) -> None:
+    def check_params(self, params: Mapping[str, Any], model: str) -> None:
         gemini_request.media_resolution(params.get("media_resolution"), self.id)
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[StreamEvent]:

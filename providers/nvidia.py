@@ -21,5 +21,7 @@ class NvidiaProvider(OpenAICompatProvider):
         # NIM reasoning models switch thinking through the chat template (model cards on
         # build.nvidia.com): {"chat_template_kwargs": {"enable_thinking": bool}}.
         if "thinking" in params:
-            params["chat_template_kwargs"] = {"enable_thinking": bool(params.pop("thinking"))}
+            value = params.pop("thinking")
+            enable = value.get("type") != "disabled" if isinstance(value, dict) else bool(value)
+            params["chat_template_kwargs"] = {"enable_thinking": enable}
         return super().wire_params(params)

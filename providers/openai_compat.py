@@ -4,8 +4,6 @@ A vendor module declares what differs (identity, settings, accepted parameters, 
 text lives) and overrides one of the small hooks below only where its wire really differs.
 """
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, ClassVar, Literal
 
@@ -25,9 +23,10 @@ from providers.base import (
     TextDelta,
     Turn,
     Usage,
+    post_stream,
 )
-from providers.errors import ProviderTimeout, ProviderUnavailable, map_openai_errors
-from providers.sse import EventTooLarge, sse_data, whole_body
+from providers.errors import ProviderUnavailable, map_openai_errors
+from providers.sse import body_bytes, drain, sse_data, whole_body
 from providers.think_tags import ThinkTagSplitter
 
 # The formats `input_audio` takes, by MIME type (https://platform.openai.com/docs/guides/audio).
@@ -137,16 +136,18 @@ class OpenAICompatProvider(PooledProvider[openai.AsyncOpenAI]):
         payload = {**body, "model": request.model, "messages": messages, "stream": True}
         splitter = ThinkTagSplitter() if self.think_tags else None
         with map_openai_errors(self.id):
-            http = await self._open_stream(payload)
+            http = await post_stream(
+                self.client, "/chat/completions", payload, self.id, self.settings.timeout
+            )
             # Leaving this block (end, error, or a stop cancelling us) closes the upstream connection.
             try:
                 if _sent_whole(http):
-                    completion = orjson.loads(await whole_body(_body(http)))
+                    completion = orjson.loads(await whole_body(body_bytes(http)))
                     for event in self.completion_events(completion, splitter, http.request):
                         yield event
                 else:
                     # Read as plain JSON: building the SDK's chunk models costs most of a chunk's CPU.
-                    events = sse_data(_body(http))
+                    events = sse_data(body_bytes(http))
                     async for data in events:
                         if data.startswith("[DONE]"):
                             break
@@ -155,36 +156,12 @@ class OpenAICompatProvider(PooledProvider[openai.AsyncOpenAI]):
                             raise stream_error(chunk["error"], http.request)
                         for event in self.events_from_chunk(chunk, splitter):
                             yield event
-                    await _read_to_end(events)
+                    await drain(events)
             finally:
                 await http.aclose()
         if splitter is not None:
             for event in splitter.flush():
                 yield event
-
-    async def _open_stream(self, payload: dict[str, Any]) -> httpx2.Response:
-        """Send the chat request; return once the vendor's answer has begun.
-
-        PROVIDER_TIMEOUT bounds reaching the vendor and the start of its answer, retries included.
-        From then on the stream's pace is the watchdogs' (FIRST_TOKEN_TIMEOUT, then
-        STREAM_IDLE_TIMEOUT): a reasoning model may think in silence for longer than a request may
-        take to start, and a body read that arms no timer costs each relayed chunk less.
-        """
-        # The SDK sends (auth, retries, error mapping); the body is built here and read as plain
-        # JSON, because the SDK's typed-parameter transform and chunk models cost more CPU than the
-        # rest of a relayed reply.
-        try:
-            async with asyncio.timeout(self.settings.timeout):
-                return await self.client.post(
-                    "/chat/completions",
-                    cast_to=httpx2.Response,
-                    body=payload,
-                    stream=True,
-                    stream_cls=None,
-                    options={"timeout": httpx2.Timeout(self.settings.timeout, read=None)},
-                )
-        except TimeoutError as exc:
-            raise ProviderTimeout(self.id, "the vendor did not answer in time") from exc
 
     def completion_events(
         self, completion: Any, splitter: ThinkTagSplitter | None, request: httpx2.Request
@@ -288,25 +265,6 @@ def _sent_whole(http: httpx2.Response) -> bool:
     """
     media_type = http.headers.get("content-type", "").partition(";")[0]
     return media_type.strip().lower() == "application/json"
-
-
-def _body(http: httpx2.Response) -> AsyncIterator[bytes]:
-    """The body's bytes; undecoded when nothing encodes it, one generator less per chunk read."""
-    if "content-encoding" in http.headers:
-        return http.aiter_bytes()
-    return http.aiter_raw()
-
-
-async def _read_to_end(events: AsyncIterator[Any], limit: float = 1.0) -> None:
-    """Read what follows `[DONE]` (normally just the body's end) so the connection is pooled again.
-
-    A vendor that keeps the body open after `[DONE]` gets `limit` seconds; then the connection is
-    closed instead of reused, which costs the next request a new handshake and nothing else.
-    """
-    with contextlib.suppress(TimeoutError, httpx2.HTTPError, EventTooLarge):
-        async with asyncio.timeout(limit):
-            async for _ in events:
-                pass
 
 
 def stream_error(error: Any, request: httpx2.Request) -> openai.APIError:

@@ -61,7 +61,7 @@ async def test_creating_a_session_for_an_unknown_provider_is_a_400_listing_the_k
     response = await client.post(SESSIONS, json={"title": "t", "provider": "nope", "model": "m"})
     assert response.status_code == 400
     detail = response.json()["detail"]
-    assert detail.startswith("Unknown provider 'nope'. Known providers: cerebras, deepseek")
+    assert detail.startswith("Unknown provider 'nope'. Known providers: anthropic, cerebras, deepseek")
     assert (await client.get(SESSIONS)).json() == []
 
 

@@ -41,13 +41,18 @@ async def test_reasoning_content_is_relayed_as_reasoning_and_stored_as_the_thoug
 
 
 @pytest.mark.parametrize(
-    ("thinking", "wire_form"), [(True, {"type": "enabled"}), (False, {"type": "disabled"})]
+    ("thinking", "wire_form"),
+    [
+        (True, {"type": "enabled"}),
+        (False, {"type": "disabled"}),
+        ({"type": "disabled"}, {"type": "disabled"}),
+    ],
 )
 async def test_the_thinking_switch_is_sent_as_deepseeks_object_form(
     client: httpx.AsyncClient,
     vendor: FakeOpenAIVendor,
     chat: ChatCall,
-    thinking: bool,
+    thinking: bool | dict[str, str],
     wire_form: dict[str, str],
 ) -> None:
     reply = await chat(

@@ -97,9 +97,12 @@ def test_each_model_kind_is_declared_by_its_id(model: str, kind: str) -> None:
     assert profile_for(model).kind == kind
 
 
-@pytest.mark.parametrize(("thinking", "wire"), [(True, "enabled"), (False, "disabled"), ("auto", "auto")])
+@pytest.mark.parametrize(
+    ("thinking", "wire"),
+    [(True, "enabled"), (False, "disabled"), ("auto", "auto"), ({"type": "disabled"}, "disabled")],
+)
 async def test_chat_streams_reasoning_and_sends_thinking_in_ark_form(
-    http: httpx.AsyncClient, ark: FakeArkVendor, thinking: bool | str, wire: str
+    http: httpx.AsyncClient, ark: FakeArkVendor, thinking: bool | str | dict[str, str], wire: str
 ) -> None:
     status, events, _ = await post(
         http, turn(CHAT_MODEL, "9.9 和 9.11 哪个大？", thinking=thinking, duration=5)

@@ -9,9 +9,16 @@ from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.mark.parametrize("thinking", [True, False])
+@pytest.mark.parametrize(
+    ("thinking", "enabled"),
+    [(True, True), (False, False), ({"type": "disabled"}, False), ({"type": "adaptive"}, True)],
+)
 async def test_the_thinking_switch_is_sent_as_chat_template_kwargs(
-    client: httpx.AsyncClient, vendor: FakeOpenAIVendor, chat: ChatCall, thinking: bool
+    client: httpx.AsyncClient,
+    vendor: FakeOpenAIVendor,
+    chat: ChatCall,
+    thinking: bool | dict[str, str],
+    enabled: bool,
 ) -> None:
     body = chat_body(
         "nvidia", stream=False, model="nvidia/llama-3.3-nemotron-super-49b-v1", thinking=thinking
@@ -20,7 +27,7 @@ async def test_the_thinking_switch_is_sent_as_chat_template_kwargs(
     assert reply.status == 200
     assert "X-Ignored-Parameters" not in reply.headers
     sent = vendor.requests[-1].body
-    assert sent["chat_template_kwargs"] == {"enable_thinking": thinking}
+    assert sent["chat_template_kwargs"] == {"enable_thinking": enabled}
     assert "thinking" not in sent
 
 
