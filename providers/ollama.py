@@ -142,7 +142,7 @@ class OllamaProvider(PooledProvider[httpx2.AsyncClient]):
             body = None
         message = vendor_message(body, text.decode(errors="replace")[:300] or f"HTTP {http.status_code}")
         if http.status_code == 404 and model is not None:
-            return ProviderModelMissing(self.id, f"{message} (pull it with `ollama pull {model}`)")
+            return ProviderModelMissing(self.id, f"{message} (run `ollama pull {model}`)")
         return error_for_status(self.id, http.status_code, message)
 
     async def list_models(self) -> list[ModelInfo]:

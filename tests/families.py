@@ -46,18 +46,24 @@ class Family:
         body = {"provider": self.provider, "model": FAMILY_MODELS[self.provider]}
         return {**body, "messages": [{"role": "user", "content": content}], **fields}
 
-    def text(self, *pieces: str, delay: float = 0.0, stall: float = 0.0, finish: str = "stop") -> None:
-        """Queue a whole reply: one chunk per piece, `delay` s apart, its end, then `stall` s."""
+    def text(
+        self, *pieces: str, delay: float = 0.0, stall: float = 0.0, wait: float = 0.0, finish: str = "stop"
+    ) -> None:
+        """Queue a whole reply: `wait` s, one chunk per piece `delay` s apart, its end, then `stall` s."""
         if isinstance(self.vendor, FakeOllamaVendor):
             lines = ollama_vendor.text_lines(*pieces, done_reason=finish)
-            self.vendor.queue(ollama_vendor.Reply(lines, delay=delay, stall=stall))
+            self.vendor.queue(ollama_vendor.Reply(lines, delay=delay, stall=stall, wait=wait))
         else:
             events = openai_vendor.text_stream(*pieces, finish=finish)
-            self.vendor.queue(openai_vendor.Reply(events, delay=delay, stall=stall))
+            self.vendor.queue(openai_vendor.Reply(events, delay=delay, stall=stall, wait=wait))
 
     def paced(self, count: int, delay: float = 0.05, *, finish: str = "stop") -> None:
-        """Queue `count` chunks `w0 `, `w1 `, ... `delay` seconds apart."""
-        self.text(*(f"w{i} " for i in range(count)), delay=delay, finish=finish)
+        """Queue `count` chunks `w0 `, `w1 `, ... `delay` s apart, the first `delay` s after the request.
+
+        As a model's first token comes once the prompt is read: the stream's opening events reach
+        its client before any text, whichever vendor answers faster.
+        """
+        self.text(*(f"w{i} " for i in range(count)), delay=delay, wait=delay, finish=finish)
 
     def unfinished(self, *pieces: str, stall: float) -> None:
         """Queue chunks that stop coming: no end, only `stall` seconds of silence after them."""

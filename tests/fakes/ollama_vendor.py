@@ -8,6 +8,7 @@ received (`vendor.requests`). Lines are written in `split`-byte pieces, so a lin
 inside it, are split across writes; they are encoded as Go's encoding/json writes them.
 """
 
+import asyncio
 import json
 from collections import deque
 from dataclasses import dataclass, field
@@ -74,8 +75,8 @@ class Reply:
     """One scripted answer to a chat request.
 
     `events` (lines, or whole bodies) are written with `delay` seconds between them, then `stall`;
-    `drop` then cuts the connection instead of ending the body. A non-200 `status` answers
-    `{"error": error}` instead.
+    `drop` then cuts the connection instead of ending the body. `wait` seconds pass before anything
+    is answered (a model loading). A non-200 `status` answers `{"error": error}` instead.
     """
 
     events: list[bytes] = field(default_factory=lambda: [wire("ollama-chat.ndjson")])
@@ -85,6 +86,7 @@ class Reply:
     stall: float = 0.0
     split: int = 5
     drop: bool = False
+    wait: float = 0.0
 
 
 class FakeOllamaVendor(StreamingVendor):
@@ -134,6 +136,8 @@ class FakeOllamaVendor(StreamingVendor):
             error = f'model "{body.get("model")}" not found, try pulling it first'
             return JSONResponse({"error": error}, status_code=404)
         reply = self.replies.popleft() if self.replies else Reply()
+        if reply.wait:
+            await asyncio.sleep(reply.wait)
         if reply.status != 200:
             return JSONResponse({"error": reply.error}, status_code=reply.status)
         if body.get("stream") is False:
