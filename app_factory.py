@@ -24,7 +24,7 @@ from generation.redis_bus import RedisBus
 from media import remove_partial_uploads
 from models import ApiError, is_text
 from provider_registry import ProviderRegistry, provider_ids
-from routers import chat, health, models, providers, sessions, upload
+from routers import chat, health, models, providers, sessions, simple_chat, upload
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await remove_partial_uploads(settings.upload_dir)
         registry = ProviderRegistry(settings)
         await registry.prepare()
+        registry.start_probes()  # a vendor without a key (Ollama): asked now, not waited for
         bus = RedisBus(settings.redis_url) if settings.redis_url else None
         manager = GenerationManager(settings, db, bus)
         await manager.start()
@@ -83,8 +84,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _add_error_handlers(app)
     app.include_router(health.router)
+    # The simple chat API's routes are at the root, where API_PREFIX cannot be (config.py).
+    app.include_router(simple_chat.router)
     for module in (providers, models, sessions, chat, upload):
         app.include_router(module.router, prefix=settings.api_prefix)
+    app.include_router(health.api_router, prefix=settings.api_prefix)
     settings.upload_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/uploads", UploadFiles(directory=settings.upload_dir), name="uploads")
     app.openapi = _openapi_listing_providers(app, provider_ids(settings))  # type: ignore[method-assign]

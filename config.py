@@ -30,6 +30,7 @@ BUILTIN_VENDOR_PREFIXES = frozenset(
         "GEMINI",
         "DOUBAO",
         "ANTHROPIC",
+        "OLLAMA",
     }
 )
 
@@ -92,6 +93,8 @@ class Settings(BaseSettings):
     anthropic_api_key: str | None = None
     anthropic_base_url: str = "https://api.anthropic.com"
     anthropic_max_tokens: int = Field(default=8192, ge=1)
+    # No key: Ollama is configured when a server answers here (providers/ollama.py).
+    ollama_base_url: str = "http://127.0.0.1:11434"
 
     upload_dir: Path = Path(__file__).parent / "uploads"
     max_image_mb: float = Field(default=20, gt=0)
@@ -110,6 +113,11 @@ class Settings(BaseSettings):
     keepalive_seconds: float = Field(default=15.0, gt=0)
     loop_detect_chars: int = Field(default=1200, ge=0)
 
+    # The simple chat API at the root (routers/simple_chat.py), and new sessions' system prompt.
+    default_provider: str = "ollama"
+    default_model: str = "llama3.1:8b-instruct-q8_0"
+    system_prompt_file: Path = Path(__file__).parent / "system_prompt.txt"
+
     extra_providers: dict[str, ExtraProvider] = {}
 
     @field_validator("cors_origins", mode="before")
@@ -121,6 +129,15 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("api_prefix")
+    @classmethod
+    def _prefixed(cls, value: str) -> str:
+        # The root holds GET /health and the simple chat API's /chat routes: the API cannot be there too.
+        prefix = value.rstrip("/")
+        if not prefix.startswith("/"):
+            raise ValueError("must be a path below the root, such as /api/v1")
+        return prefix
 
     @field_validator("database_url")
     @classmethod

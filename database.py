@@ -100,6 +100,8 @@ class ChatSession(Base):
     system_prompt: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Its id in the simple chat API (routers/simple_chat.py); sessions made elsewhere have none.
+    chat_id: Mapped[str | None] = mapped_column(String(100), index=True, unique=True)
 
     messages: Mapped[list["ChatMessage"]] = relationship(
         back_populates="session",
@@ -325,11 +327,17 @@ _SESSION_HISTORY = (
 
 
 def create_session(
-    db: SqlRunner, *, title: str, provider: str, model: str, system_prompt: str | None = None
+    db: SqlRunner,
+    *,
+    title: str,
+    provider: str,
+    model: str,
+    system_prompt: str | None = None,
+    chat_id: str | None = None,
 ) -> int:
     """Insert a session and return its id (Core: a chat turn builds no ORM object for it)."""
     fields = {"title": title, "provider": provider, "model": model, "system_prompt": system_prompt}
-    return int(db.execute(_INSERT_SESSION, fields).scalar_one())
+    return int(db.execute(_INSERT_SESSION, {**fields, "chat_id": chat_id}).scalar_one())
 
 
 def session_prompt(db: SqlRunner, session_id: int) -> Row[tuple[str | None]] | None:
@@ -341,7 +349,10 @@ def get_session(db: Session, session_id: int) -> ChatSession | None:
     return db.get(ChatSession, session_id)
 
 
-def list_sessions(db: Session, *, skip: int, limit: int) -> Sequence[tuple[ChatSession, int]]:
+def list_sessions(
+    db: Session, *, skip: int = 0, limit: int | None = None, with_chat_id: bool = False
+) -> Sequence[tuple[ChatSession, int]]:
+    """Sessions with their message counts, most recently active first; `with_chat_id`: those that have one."""
     counts = (
         select(ChatMessage.session_id, func.count().label("n")).group_by(ChatMessage.session_id).subquery()
     )
@@ -352,7 +363,13 @@ def list_sessions(db: Session, *, skip: int, limit: int) -> Sequence[tuple[ChatS
         .offset(skip)
         .limit(limit)
     )
+    if with_chat_id:
+        query = query.where(ChatSession.chat_id.is_not(None))
     return [(row, int(n)) for row, n in db.execute(query).all()]
+
+
+def session_by_chat_id(db: Session, chat_id: str) -> ChatSession | None:
+    return db.scalar(select(ChatSession).where(ChatSession.chat_id == chat_id))
 
 
 def count_sessions(db: Session) -> int:

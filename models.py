@@ -120,6 +120,7 @@ class ModelOut(BaseModel):
     description: str = ""
     context_length: int | None = None
     fallback: bool = Field(False, description="True when the vendor could not be asked")
+    details: dict[str, Any] | None = Field(None, description="What the vendor says of it (Ollama's details)")
 
 
 class SearchResult(BaseModel):
@@ -160,6 +161,7 @@ class SessionOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     message_count: int = 0
+    chat_id: str | None = Field(None, description="Its id in the simple chat API (POST /chat), if it has one")
 
 
 class SessionDetail(SessionOut):
@@ -196,6 +198,8 @@ class ChatMessageIn(BaseModel):
 
 
 ImageDetail = Literal["auto", "low", "high"]
+# A Go duration, as Ollama reads `keep_alive` (https://pkg.go.dev/time#ParseDuration).
+KeepAlive = Annotated[str, Field(pattern=r"^-?(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")]
 
 
 class _ThinkingObject(BaseModel):
@@ -368,6 +372,16 @@ class ChatRequest(RequestBody):
     imagen_image_size: Literal["1K", "2K"] | None = None
     imagen_aspect_ratio: Literal["1:1", "3:4", "4:3", "9:16", "16:9"] | None = None
     imagen_person_generation: str | None = Field(None, description="dont_allow, allow_adult or allow_all")
+    # Ollama (https://github.com/ollama/ollama/blob/main/docs/api.md#generate-a-chat-completion,
+    # docs/modelfile.md#valid-parameters-and-values); temperature, top_k, top_p, min_p, seed and stop
+    # above go to it too.
+    think: bool | Literal["low", "medium", "high"] | None = Field(None, description="Ollama's thinking")
+    keep_alive: float | KeepAlive | None = Field(
+        None, description='How long Ollama keeps the model loaded: seconds, or "5m", "1h30m"; < 0: always'
+    )
+    num_ctx: int | None = Field(None, ge=1, le=2**31 - 1)
+    num_predict: int | None = Field(None, ge=-2, le=2**31 - 1, description="-1: no limit; -2: the context")
+    repeat_penalty: float | None = Field(None, ge=0, le=2)
 
     def sent_options(self) -> dict[str, Any]:
         """The parameters the client actually sent (never defaults), minus the turn's own fields."""
@@ -388,3 +402,5 @@ class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
     version: str
     database: bool
+    timestamp: datetime
+    response_code: int = Field(default=200, description="The HTTP status of this answer")

@@ -1,6 +1,7 @@
 """Which providers exist, which are configured, and their model lists (TTL-cached, with fallbacks)."""
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from providers.grok import GrokProvider
 from providers.groq import GroqProvider
 from providers.mistral import MistralProvider
 from providers.nvidia import NvidiaProvider
+from providers.ollama import OllamaProvider
 from providers.openai import OpenAIProvider
 from providers.openai_compat import OpenAICompatProvider
 from providers.openrouter import OpenRouterProvider
@@ -39,6 +41,7 @@ PROVIDERS: dict[str, type[LLMProvider]] = {
         DoubaoProvider,
         GeminiProvider,
         AnthropicProvider,
+        OllamaProvider,
     )
 }
 
@@ -72,6 +75,10 @@ class ModelListing:
 class ProviderRegistry:
     """Provider instances built once from settings, plus the model-list cache.
 
+    A vendor without a key (a local Ollama) is configured while its server answers: it is asked
+    at start, without start-up waiting for it, and again before it is used when it has not
+    answered yet or its answer is older than MODEL_CACHE_TTL, as a model list is cached.
+
     Args:
         settings: The app's settings; API keys and base URLs are read from it once.
     """
@@ -80,12 +87,14 @@ class ProviderRegistry:
         self.settings = settings
         self._providers: dict[str, LLMProvider] = {}
         for provider_id, cls in PROVIDERS.items():
-            api_key = getattr(settings, cls.key_setting)
+            api_key = getattr(settings, cls.key_setting) if cls.key_setting else None
             base_url = getattr(settings, cls.base_url_setting) if cls.base_url_setting else None
             self._providers[provider_id] = cls(provider_settings(settings, cls, api_key, base_url))
         for provider_id, extra in settings.extra_providers.items():
             self._providers.setdefault(provider_id, _build_extra(settings, provider_id, extra))
         self._cache: dict[str, tuple[float, list[ModelInfo]]] = {}
+        self._answered: dict[str, float] = {}  # when each vendor without a key last answered
+        self._probes: dict[str, asyncio.Task[None]] = {}
 
     async def prepare(self) -> None:
         """Build the configured vendors' pooled clients now, off the event loop, not on first use."""
@@ -94,6 +103,44 @@ class ProviderRegistry:
     def _prepare_all(self) -> None:
         for provider in self._providers.values():
             provider.prepare()
+
+    def start_probes(self) -> None:
+        """Ask the vendors without a key whether they answer; start-up does not wait for them."""
+        for provider in self._providers.values():
+            self._probe(provider)
+
+    async def refresh(self, provider_id: str | None = None) -> None:
+        """Ask again the vendors without a key (or that one) that have not answered or whose answer is stale.
+
+        Callers at the same time share one question; a caller that is cancelled leaves it running.
+        """
+        chosen = [p for p in self._providers.values() if provider_id in (None, p.id)]
+        probes = [probe for probe in map(self._probe, chosen) if probe is not None]
+        if probes:
+            await asyncio.gather(*map(asyncio.shield, probes))
+
+    def _probe(self, provider: LLMProvider) -> asyncio.Task[None] | None:
+        """The question to `provider` under way, asked now if its last answer does not hold; or None."""
+        if provider.key_setting is not None:
+            return None
+        running = self._probes.get(provider.id)
+        if running is not None and not running.done():
+            return running
+        answered, ttl = self._answered.get(provider.id), self.settings.model_cache_ttl
+        if provider.configured and answered is not None and ttl and time.monotonic() - answered < ttl:
+            return None
+        task = self._probes[provider.id] = asyncio.create_task(
+            self._ask(provider), name=f"probe-{provider.id}"
+        )
+        return task
+
+    async def _ask(self, provider: LLMProvider) -> None:
+        try:
+            await provider.probe()
+        except Exception:  # a probe reports what it expects as an answer: this is a fault of ours
+            logger.exception("Asking %s whether it answers failed", provider.label)
+        if provider.configured:
+            self._answered[provider.id] = time.monotonic()
 
     def all(self) -> list[LLMProvider]:
         return list(self._providers.values())
@@ -109,12 +156,18 @@ class ProviderRegistry:
         """A provider ready to call; raises when unknown or when its API key is not set."""
         provider = self.known(provider_id)
         if not provider.configured:
-            raise ProviderNotConfiguredError(provider_id, provider.key_variable())
+            raise ProviderNotConfiguredError(provider_id, provider.unconfigured_remedy())
         return provider
+
+    async def ready(self, provider_id: str) -> LLMProvider:
+        """`get`, once a vendor without a key has been asked again if its answer does not hold."""
+        await self.refresh(provider_id)
+        return self.get(provider_id)
 
     async def models(self, provider_id: str) -> ModelListing:
         """The vendor's models, cached for MODEL_CACHE_TTL; its fallback list when unreachable."""
         provider = self.known(provider_id)
+        await self.refresh(provider_id)
         cached = self._cache.get(provider_id)
         ttl = self.settings.model_cache_ttl
         if cached and ttl and time.monotonic() - cached[0] < ttl:
@@ -135,6 +188,10 @@ class ProviderRegistry:
         return list(await asyncio.gather(*(self.models(p) for p in self._providers)))
 
     async def aclose(self) -> None:
+        for probe in self._probes.values():
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probe
         await asyncio.gather(*(p.aclose() for p in self._providers.values()))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import database
 from config import Settings
 from generation.event_log import Event
+from generation.prompt_file import PromptFile
 from generation.recovery import Recovery, drain
 from generation.redis_bus import RedisBus
 from generation.reply import Reply
@@ -43,6 +44,8 @@ class GenerationManager:
         self.active: dict[int, Generation] = {}
         self.draining = False
         self.recovery = Recovery(db, bus)
+        # The system prompt of new sessions that give none (SYSTEM_PROMPT_FILE).
+        self.default_prompt = PromptFile(settings.system_prompt_file)
         self._recent: dict[int, tuple[float, Generation]] = {}
         self._supervisor: asyncio.Task[None] | None = None
 
@@ -99,6 +102,16 @@ class GenerationManager:
     async def _store(self, generation: Generation) -> None:
         generation.dirty = False
         await self.db.run_core(database.update_message, generation.message_id, **generation.reply.columns())
+
+    async def finished(self, generation: Generation) -> database.ChatMessage:
+        """The reply's stored row once its generation has ended; raises the error that ended it."""
+        await generation.done.wait()
+        if generation.error is not None:
+            raise generation.error
+        row = await self.db.run(database.get_message, generation.message_id)
+        if row is None:  # its session was deleted meanwhile
+            raise database.NotFoundError(f"Message {generation.message_id} was deleted as it was generated")
+        return row
 
     # --- finding, reading, stopping ---------------------------------------------------------
 

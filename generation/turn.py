@@ -89,19 +89,27 @@ def default_title(body: ChatRequest) -> str:
     return (text[:47] + "...") if len(text) > 50 else (text or "New Chat")
 
 
-async def start_turn(manager: GenerationManager, registry: ProviderRegistry, body: ChatRequest) -> Started:
-    """Store the new message(s), create the assistant row, and launch its generation."""
+async def start_turn(
+    manager: GenerationManager, registry: ProviderRegistry, body: ChatRequest, *, chat_id: str | None = None
+) -> Started:
+    """Store the new message(s), create the assistant row, and launch its generation.
+
+    A new session (no `session_id`) gets `chat_id`, its id in the simple chat API, if one is given,
+    and SYSTEM_PROMPT_FILE's prompt if the request gives none.
+    """
     if manager.draining:
         raise ServiceDraining()
-    provider = registry.get(body.message_provider or body.provider)
+    provider = await registry.ready(body.message_provider or body.provider)
     model = body.message_model or body.model
     params, media, ignored = split_options(body.sent_options(), provider, model)
     provider.check_params(params, model)
     # Media the provider cannot take (or a path outside uploads/) is refused before anything is stored.
     await check_media(body.messages, provider.media, provider.label, manager.settings.upload_dir)
+    if body.session_id is None and body.system_prompt is None:
+        body = body.model_copy(update={"system_prompt": await manager.default_prompt.read()})
     # Once stored, the turn is launched even if this request is cancelled meanwhile: a stored
     # `streaming` row always has a generation that ends it.
-    launching = asyncio.ensure_future(_store_and_launch(manager, body, provider, params, media))
+    launching = asyncio.ensure_future(_store_and_launch(manager, body, provider, params, media, chat_id))
     return Started(await asyncio.shield(launching), ignored)
 
 
@@ -111,9 +119,10 @@ async def _store_and_launch(
     provider: LLMProvider,
     params: dict[str, Any],
     media: dict[str, Any],
+    chat_id: str | None = None,
 ) -> Generation:
     model = body.message_model or body.model
-    stored = await manager.db.run_core(_store_turn, body, provider.id, model)
+    stored = await manager.db.run_core(_store_turn, body, provider.id, model, chat_id)
     turns = (
         *stored.history,
         *(
@@ -139,7 +148,9 @@ class StoredTurn:
     reply_id: int
 
 
-def _store_turn(db: Connection, body: ChatRequest, provider_id: str, model: str) -> StoredTurn:
+def _store_turn(
+    db: Connection, body: ChatRequest, provider_id: str, model: str, chat_id: str | None
+) -> StoredTurn:
     """One unit of work: find or create the session, read its history, insert the new rows."""
     if body.session_id is None:
         session_id = database.create_session(
@@ -148,6 +159,7 @@ def _store_turn(db: Connection, body: ChatRequest, provider_id: str, model: str)
             provider=body.provider,
             model=body.model,
             system_prompt=body.system_prompt,
+            chat_id=chat_id,
         )
         system_prompt = body.system_prompt
         history: list[Turn] = []  # a session made just now has no history to read back

@@ -153,6 +153,7 @@ class ModelInfo:
     name: str
     description: str = ""
     context_length: int | None = None
+    details: Mapping[str, Any] | None = None  # what the vendor says of it besides (Ollama's size, family)
 
 
 # Generic sampling parameters of the chat request; a provider takes those it declares.
@@ -205,7 +206,9 @@ class LLMProvider(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     supported: ClassVar[bool] = True
-    key_setting: ClassVar[str]
+    # The Settings field of its API key. None: a vendor without a key (a local server), configured
+    # when it answers; the registry asks it (`probe`) at start and again when that answer is stale.
+    key_setting: ClassVar[str | None]
     base_url_setting: ClassVar[str | None] = None
     # Further settings the vendor reads (names of Settings fields), handed over in `extras`.
     extra_settings: ClassVar[tuple[str, ...]] = ()
@@ -224,7 +227,11 @@ class LLMProvider(ABC):
     @classmethod
     def key_variable(cls) -> str:
         """The environment variable that configures this provider."""
-        return cls.key_setting.upper()
+        return (cls.key_setting or cls.base_url_setting or cls.id).upper()
+
+    def unconfigured_remedy(self) -> str:
+        """What configures it, as the error of a request sent to it unconfigured says."""
+        return f"set the {self.key_variable()} environment variable"
 
     @property
     def label(self) -> str:
@@ -256,6 +263,9 @@ class LLMProvider(ABC):
 
     def prepare(self) -> None:  # noqa: B027 - providers without a client have nothing to build
         """Build pooled clients ahead of the first request (called in a thread at start-up)."""
+
+    async def probe(self) -> None:  # noqa: B027 - a vendor with a key is configured by it
+        """Ask a vendor without a key whether it answers, and remember it in `configured`."""
 
     async def aclose(self) -> None:  # noqa: B027 - most providers hold nothing to release
         """Release pooled connections at shutdown."""

@@ -5,7 +5,8 @@
     ├── ProviderRateLimited        429  the vendor's rate limit or quota (429)
     ├── ProviderBadRequest         400  the vendor refused the request as invalid (400/404/413/422),
     │                                   or it cannot be sent as it is (a model id no URL can hold)
-    │   └── ProviderBlocked        400  the vendor's safety filter blocked the prompt or the reply
+    │   ├── ProviderBlocked        400  the vendor's safety filter blocked the prompt or the reply
+    │   └── ProviderModelMissing   404  the vendor does not have the model (an Ollama model not pulled)
     ├── ProviderUnavailable        502  vendor 5xx, unreachable, or a broken stream
     │   └── ProviderOverloaded     503  the vendor says it is overloaded (Anthropic's 529)
     └── ProviderTimeout            504  no answer within the time allowed
@@ -64,6 +65,12 @@ class ProviderBlocked(ProviderBadRequest):
     """The vendor refused to answer this content (safety, recitation); retrying will not help."""
 
 
+class ProviderModelMissing(ProviderBadRequest):
+    """The vendor has no such model here (an Ollama server that has not pulled it)."""
+
+    status_code = 404
+
+
 class ProviderUnavailable(ProviderError):
     status_code = 502
 
@@ -88,8 +95,9 @@ class UnknownProviderError(RegistryError):
 
 
 class ProviderNotConfiguredError(RegistryError):
-    def __init__(self, provider: str, variable: str) -> None:
-        super().__init__(f"Provider '{provider}' is not configured: set the {variable} environment variable")
+    def __init__(self, provider: str, remedy: str) -> None:
+        """`remedy` says what configures it: "set the X environment variable"."""
+        super().__init__(f"Provider '{provider}' is not configured: {remedy}")
 
 
 _STATUS_CLASSES: dict[int, type[ProviderError]] = {
@@ -212,12 +220,17 @@ def map_genai_errors(provider: str) -> Iterator[None]:
 
 @contextmanager
 def map_httpx2_errors(provider: str) -> Iterator[None]:
-    """Turn transport failures of a raw httpx2 call (no SDK in between) into the ProviderError tree.
+    """Turn failures of a raw httpx2 call (no SDK in between) into the ProviderError tree.
 
-    Status codes are the caller's to judge: a 403 from a download URL is not a rejected API key.
+    Transport failures, a body that is no JSON, a line or body past its bound. Status codes are
+    the caller's to judge: a 403 from a download URL is not a rejected API key.
     """
     try:
         yield
+    except json.JSONDecodeError as exc:  # orjson's error derives from it
+        raise ProviderUnavailable(provider, f"unreadable reply from the vendor: {exc}") from exc
+    except EventTooLarge as exc:
+        raise ProviderUnavailable(provider, str(exc)) from exc
     except httpx2.TransportError as exc:
         raise transport_failure(provider, exc) from exc
 

@@ -118,10 +118,7 @@ async def _answer(started: Started, stream: bool, manager: GenerationManager, *,
             on_close=_on_disconnect(manager, generation, resumable=resumable),
             headers=headers,
         )
-    await generation.done.wait()
-    if generation.error is not None:
-        raise generation.error
-    message = await manager.db.run(database.get_message, generation.message_id)
+    message = await manager.finished(generation)
     payload = ChatResponse(session_id=generation.session_id, message=MessageOut.model_validate(message))
     return Response(payload.model_dump_json(), media_type="application/json", headers=headers)
 

@@ -72,10 +72,13 @@ DRAINING: Responses = {
 # after it, an error event.
 VENDOR_FAILED: Responses = {
     400: _error("The vendor refused the request (an unknown model, say) or blocked its content"),
+    404: _error("The vendor does not have the model: an Ollama model not pulled (`ollama pull <model>`)"),
     429: _error("The vendor's rate limit or quota"),
     502: _error("The vendor failed, was unreachable, broke the stream or rejected the API key"),
     504: _error("The vendor did not answer in time"),
 }
+INVALID_CHAT_ID: Responses = {400: _error("A chat id that breaks a rule of chat ids; the rule is named")}
+CHAT_NOT_FOUND: Responses = {404: _error("No chat with this id")}
 UPLOAD_REFUSED: Responses = {
     413: _error("Over MAX_IMAGE_MB / MAX_VIDEO_MB / MAX_AUDIO_MB, or over MAX_IMAGE_PIXELS"),
     415: _error("Not an image, video or audio file we take (decided from its bytes), or markup"),

@@ -25,10 +25,10 @@ async def list_models(
         except UnknownProviderError as exc:
             # Here the provider is a resource being looked up, so an unknown one is "not found".
             raise database.NotFoundError(str(exc)) from exc
-    return [model for listing in listings for model in _models(listing)]
+    return [model for listing in listings for model in listed_models(listing)]
 
 
-def _models(listing: ModelListing) -> list[ModelOut]:
+def listed_models(listing: ModelListing) -> list[ModelOut]:
     return [
         ModelOut(
             id=m.id,
@@ -37,6 +37,7 @@ def _models(listing: ModelListing) -> list[ModelOut]:
             description=m.description,
             context_length=m.context_length,
             fallback=listing.fallback,
+            details=dict(m.details) if m.details is not None else None,
         )
         for m in listing.models
     ]

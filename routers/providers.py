@@ -8,7 +8,8 @@ router = APIRouter(tags=["providers"])
 
 @router.get("/providers")
 async def list_providers(registry: Registry) -> list[ProviderOut]:
-    """Every provider, and whether its API key is set."""
+    """Every provider, and whether it is configured (its API key set; Ollama: its server answers)."""
+    await registry.refresh()
     return [
         ProviderOut(
             id=p.id, name=p.name, description=p.description, supported=p.supported, configured=p.configured

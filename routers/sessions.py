@@ -60,12 +60,18 @@ async def get_session(db: Db, manager: Manager, session_id: SessionId) -> Sessio
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=responses(UNREADABLE_BODY, UNKNOWN_PROVIDER))
-async def create_session(db: Db, registry: Registry, body: SessionCreate) -> SessionOut:
-    """Create an empty session; its provider must be one this service knows (configured or not)."""
+async def create_session(db: Db, registry: Registry, manager: Manager, body: SessionCreate) -> SessionOut:
+    """Create an empty session; its provider must be one this service knows (configured or not).
+
+    Without a system prompt (null, not ""), it gets SYSTEM_PROMPT_FILE's, if that file has one.
+    """
     registry.known(body.provider)
+    fields = body.model_dump()
+    if body.system_prompt is None:
+        fields["system_prompt"] = await manager.default_prompt.read()
 
     def create(session: Session) -> SessionOut:
-        created = database.create_session(session, **body.model_dump())
+        created = database.create_session(session, **fields)
         return SessionOut.model_validate(_require(session, created))
 
     return await db.run(create)

@@ -15,8 +15,10 @@ from httpx_sse import aconnect_sse
 from app_factory import create_app
 from config import Settings
 from provider_registry import PROVIDERS
+from tests.fakes.ollama_vendor import FakeOllamaVendor
 from tests.fakes.openai_vendor import FakeOpenAIVendor
 from tests.fakes.server import ServerThread
+from tests.families import MODELS, Family
 
 SettingsFactory = Callable[..., Settings]
 
@@ -32,19 +34,45 @@ def vendor() -> Iterator[FakeOpenAIVendor]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, vendor: FakeOpenAIVendor) -> SettingsFactory:
-    """Settings with a temp database and every OpenAI-compatible vendor pointed at the fake."""
+def ollama() -> Iterator[FakeOllamaVendor]:
+    fake = FakeOllamaVendor()
+    with ServerThread(fake.app) as server:
+        fake.url = server.url
+        yield fake
+        server.server.force_exit = True  # the test is over: do not wait for scripted stalls to end
+
+
+@pytest.fixture
+def family(request: pytest.FixtureRequest, vendor: FakeOpenAIVendor) -> Family:
+    """The provider a lifecycle test runs over (tests.families.over_families); DeepSeek by default."""
+    provider = getattr(request, "param", "deepseek")
+    if provider == "ollama":
+        fake: FakeOllamaVendor = request.getfixturevalue("ollama")
+        return Family(provider, fake, {"ollama_base_url": fake.url})
+    return Family(provider, vendor)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, vendor: FakeOpenAIVendor, family: Family) -> SettingsFactory:
+    """Settings with a temp database and every vendor pointed at a fake (the family's, for its own).
+
+    Ollama answers only when the test runs over it: elsewhere its base URL is the OpenAI fake's,
+    where `/api/version` is a 404. No system prompt file exists.
+    """
 
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "database_url": f"sqlite:///{tmp_path / 'chat.db'}",
             "provider_max_retries": 0,
             "extra_providers": {},
+            "system_prompt_file": tmp_path / "system_prompt.txt",
         }
         for cls in PROVIDERS.values():
-            values[cls.key_setting] = "test-key"
+            if cls.key_setting:
+                values[cls.key_setting] = "test-key"
             if cls.base_url_setting:
                 values[cls.base_url_setting] = vendor.url  # type: ignore[attr-defined]
+        values.update(family.settings)
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
@@ -160,17 +188,3 @@ def chat_body(provider: str = "deepseek", content: str = "hi", **fields: Any) ->
         "messages": [{"role": "user", "content": content}],
         **fields,
     }
-
-
-# One model id per OpenAI-compatible vendor, as a client would pick it.
-MODELS = {
-    "openai": "gpt-4.1-mini",
-    "deepseek": "deepseek-chat",
-    "siliconflow": "Qwen/Qwen3-8B",
-    "groq": "llama-3.3-70b-versatile",
-    "mistral": "mistral-small-latest",
-    "grok": "grok-3-mini",
-    "openrouter": "openai/gpt-4o-mini",
-    "cerebras": "llama-3.3-70b",
-    "nvidia": "meta/llama-3.1-8b-instruct",
-}

@@ -40,7 +40,12 @@ def clean_env(**values: str) -> dict[str, str]:
 class ServiceProcess:
     def __init__(self, log_path: Path, **env: str) -> None:
         self.port = free_port()
-        self.env = clean_env(BACKEND_HOST="127.0.0.1", BACKEND_PORT=str(self.port), **env)
+        # Ollama where no server is, and no system prompt file, unless a test gives them.
+        unused = {
+            "OLLAMA_BASE_URL": "http://127.0.0.1:9",
+            "SYSTEM_PROMPT_FILE": str(log_path.parent / "no-prompt"),
+        }
+        self.env = clean_env(BACKEND_HOST="127.0.0.1", BACKEND_PORT=str(self.port), **{**unused, **env})
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 

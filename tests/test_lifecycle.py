@@ -1,4 +1,7 @@
-"""Resume, stop, continue, disconnect policy, flushing and watchdogs, through real HTTP."""
+"""Resume, stop, continue, disconnect policy, flushing and watchdogs, through real HTTP.
+
+The tests marked `over_families` run over an OpenAI-compatible vendor and over Ollama's NDJSON.
+"""
 
 import asyncio
 import json
@@ -22,6 +25,7 @@ from models import ChatRequest
 from tests.conftest import SettingsFactory, stored_row, vendor_failure
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream
 from tests.fakes.server import ServerThread
+from tests.families import Family, over_families
 from tests.sse import CHAT, start_and_read
 
 
@@ -69,11 +73,12 @@ def paced(count: int, delay: float = 0.05, *, finish: str = "stop") -> Reply:
     return Reply(text_stream(*(f"w{i} " for i in range(count)), finish=finish), delay=delay)
 
 
+@over_families
 async def test_resume_replays_after_the_last_event_id_then_follows_live(
-    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+    service: httpx.AsyncClient, family: Family
 ) -> None:
-    vendor.queue(paced(30, 0.03))
-    first = await start_and_read(service, ask(), 5)
+    family.paced(30, 0.03)
+    first = await start_and_read(service, family.ask(), 5)
     session_id, message_id = first[0]["session_id"], first[1]["message_id"]
     rest = await read_events(service, "GET", f"{CHAT}/{message_id}/stream", headers={"Last-Event-ID": "5"})
     text = "".join(e.get("content", "") for e in first + rest)
@@ -176,35 +181,39 @@ async def test_streams_that_end_or_are_left_log_no_errors(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
+@over_families
 async def test_a_resumable_client_that_disconnects_does_not_stop_the_generation(
-    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+    service: httpx.AsyncClient, family: Family
 ) -> None:
-    vendor.queue(paced(20, 0.02))
-    first = await start_and_read(service, ask(), 3)
+    family.paced(20, 0.02)
+    first = await start_and_read(service, family.ask(), 3)
     row = await wait_for_status(service, first[0]["session_id"], first[1]["message_id"], "complete")
     assert row["content"] == "".join(f"w{i} " for i in range(20))
-    assert vendor.completed == 1
+    assert family.vendor.completed == 1
 
 
+@over_families
 @pytest.mark.parametrize("service", [{"disconnect_policy": "stop"}], indirect=True)
 async def test_disconnect_policy_stop_ends_the_generation_on_disconnect(
-    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+    service: httpx.AsyncClient, family: Family
 ) -> None:
-    vendor.queue(paced(200, 0.02))
-    first = await start_and_read(service, ask(), 4)
+    family.paced(200, 0.02)
+    first = await start_and_read(service, family.ask(), 4)
     row = await wait_for_status(service, first[0]["session_id"], first[1]["message_id"], "stopped")
     assert row["content"].startswith("w0 ")
     assert row["finish_reason"] == "stopped by user"
     async with asyncio.timeout(5):
-        while vendor.disconnects == 0:
+        while family.vendor.disconnects == 0:
             await asyncio.sleep(0.02)
 
 
+@over_families
 async def test_stop_closes_the_upstream_connection_and_keeps_the_partial_text(
-    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+    service: httpx.AsyncClient, family: Family
 ) -> None:
-    vendor.queue(paced(500, 0.02))
-    first = await start_and_read(service, ask(), 6)
+    vendor = family.vendor
+    family.paced(500, 0.02)
+    first = await start_and_read(service, family.ask(), 6)
     session_id, message_id = first[0]["session_id"], first[1]["message_id"]
     response = await service.post(f"{CHAT}/{message_id}/stop")
     assert response.status_code == 200
@@ -229,14 +238,14 @@ async def test_stopping_a_message_that_is_not_generating_is_409_with_its_status(
     assert (await service.post(f"{CHAT}/424242/stop")).status_code == 404
 
 
-async def test_continue_appends_to_a_stopped_reply(
-    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
-) -> None:
-    vendor.queue(paced(500, 0.02))
-    first = await start_and_read(service, ask("tell a story", system_prompt="Be brief."), 5)
+@over_families
+async def test_continue_appends_to_a_stopped_reply(service: httpx.AsyncClient, family: Family) -> None:
+    vendor = family.vendor
+    family.paced(500, 0.02)
+    first = await start_and_read(service, family.ask("tell a story", system_prompt="Be brief."), 5)
     session_id, message_id = first[0]["session_id"], first[1]["message_id"]
     partial = (await service.post(f"{CHAT}/{message_id}/stop")).json()["content"]
-    vendor.queue(Reply(text_stream("and the", " end.")))
+    family.text("and the", " end.")
     events = await read_events(service, "POST", f"{CHAT}/{message_id}/continue")
     assert events[1] == {"message_id": message_id}
     assert "".join(e.get("content", "") for e in events) == "and the end."
@@ -263,48 +272,51 @@ async def test_continue_of_a_complete_reply_is_409(
     assert "complete" in response.json()["detail"]
 
 
-async def test_continue_of_a_length_cut_reply_is_allowed(
-    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
-) -> None:
-    vendor.queue(Reply(text_stream("cut", finish="length")), Reply(text_stream(" off")))
-    events = await read_events(service, "POST", CHAT, json=ask())
+@over_families
+async def test_continue_of_a_length_cut_reply_is_allowed(service: httpx.AsyncClient, family: Family) -> None:
+    family.text("cut", finish="length")
+    family.text(" off")
+    events = await read_events(service, "POST", CHAT, json=family.ask())
     message_id = events[1]["message_id"]
     response = await service.post(f"{CHAT}/{message_id}/continue", json={"stream": False})
     assert response.status_code == 200
     assert response.json()["message"]["content"] == "cut off"
 
 
+@over_families
 @pytest.mark.parametrize("service", [{"stream_flush_interval": 0.1}], indirect=True)
 async def test_text_is_flushed_to_the_database_while_streaming(
-    service: httpx.AsyncClient, vendor: FakeOpenAIVendor, tmp_path: Path
+    service: httpx.AsyncClient, family: Family, tmp_path: Path
 ) -> None:
-    vendor.queue(Reply([sse(chunk("early text"))], stall=3))
-    first = await start_and_read(service, ask(), 3)
+    family.unfinished("early text", stall=3)
+    first = await start_and_read(service, family.ask(), 3)
     async with asyncio.timeout(5):
         while stored_row(tmp_path / "chat.db", first[1]["message_id"]) != ("early text", "streaming"):
             await asyncio.sleep(0.05)
 
 
+@over_families
 @pytest.mark.parametrize("service", [{"first_token_timeout": 0.3}], indirect=True)
 @pytest.mark.parametrize("stream", [True, False])
 async def test_first_token_timeout_is_a_504_or_an_error_event_and_closes_upstream(
-    service: httpx.AsyncClient, vendor: FakeOpenAIVendor, stream: bool
+    service: httpx.AsyncClient, family: Family, stream: bool
 ) -> None:
-    vendor.queue(Reply([], stall=5))
-    detail, _ = await vendor_failure(service, ask(stream=stream), 504)
+    family.unfinished(stall=5)
+    detail, _ = await vendor_failure(service, family.ask(stream=stream), 504)
     assert "FIRST_TOKEN_TIMEOUT" in detail
-    assert detail.startswith("deepseek: ")
+    assert detail.startswith(f"{family.provider}: ")
     async with asyncio.timeout(5):
-        while vendor.disconnects == 0:
+        while family.vendor.disconnects == 0:
             await asyncio.sleep(0.02)
 
 
+@over_families
 @pytest.mark.parametrize("service", [{"stream_idle_timeout": 0.3}], indirect=True)
 async def test_idle_stream_ends_with_an_error_event_and_keeps_the_text(
-    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
+    service: httpx.AsyncClient, family: Family
 ) -> None:
-    vendor.queue(Reply([sse(chunk("partial"))], stall=5))
-    events = await read_events(service, "POST", CHAT, json=ask())
+    family.unfinished("partial", stall=5)
+    events = await read_events(service, "POST", CHAT, json=family.ask())
     assert {"content": "partial"} in events
     assert "STREAM_IDLE_TIMEOUT" in events[-2]["error"]
     assert events[-1] == {"done": True}
@@ -312,12 +324,11 @@ async def test_idle_stream_ends_with_an_error_event_and_keeps_the_text(
     assert (row["status"], row["finish_reason"], row["content"]) == ("error", "idle_timeout", "partial")
 
 
+@over_families
 @pytest.mark.parametrize("service", [{"max_generation_seconds": 0.5}], indirect=True)
-async def test_max_generation_seconds_bounds_a_reply(
-    service: httpx.AsyncClient, vendor: FakeOpenAIVendor
-) -> None:
-    vendor.queue(paced(500, 0.02))
-    events = await read_events(service, "POST", CHAT, json=ask())
+async def test_max_generation_seconds_bounds_a_reply(service: httpx.AsyncClient, family: Family) -> None:
+    family.paced(500, 0.02)
+    events = await read_events(service, "POST", CHAT, json=family.ask())
     assert "MAX_GENERATION_SECONDS" in events[-2]["error"]
     row = await message(service, events[0]["session_id"], events[1]["message_id"])
     assert row["finish_reason"] == "max_generation_time"

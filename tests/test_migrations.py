@@ -287,10 +287,19 @@ def aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC)
 
 
+# The columns the revisions after the baseline add, as a row written before them holds them.
+ADDED_COLUMNS: dict[str, dict[str, Any]] = {"chat_sessions": {"chat_id": None}, "chat_messages": {}}
+
+
+def upgraded(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows written before migrations, as an upgrade to head leaves them."""
+    return {table: [{**row, **ADDED_COLUMNS[table]} for row in found] for table, found in rows.items()}
+
+
 def served_session(row: dict[str, Any], count: int) -> dict[str, Any]:
     """A session row as the API gives it: aware timestamps, and its count of messages."""
     stamps = {"created_at": aware(row["created_at"]), "updated_at": aware(row["updated_at"])}
-    return {**row, **stamps, "message_count": count}
+    return {**row, **ADDED_COLUMNS["chat_sessions"], **stamps, "message_count": count}
 
 
 def served_message(row: dict[str, Any]) -> dict[str, Any]:
@@ -330,7 +339,7 @@ async def test_a_database_written_before_migrations_is_stamped_and_served_with_e
         messages = [served_message(row) for row in MESSAGES if row["session_id"] == session["id"]]
         assert parsed(detail) == {**served_session(session, len(messages)), "messages": messages}
     assert versions(url) == [HEAD]
-    after = raw_rows(url)
+    after, before = raw_rows(url), upgraded(before)
     assert after["chat_sessions"] == before["chat_sessions"]
     assert after["chat_messages"] == [
         {**row, **(INTERRUPTED if row["status"] == "streaming" else {})} for row in before["chat_messages"]
@@ -383,7 +392,7 @@ def test_workers_starting_together_upgrade_one_at_a_time(
     assert [worker.returncode for worker in workers] == [0] * len(workers), errors
     for url in (empty, written):
         assert (versions(url), differences_from_models(url)) == ([HEAD], [])
-    assert raw_rows(written) == rows
+    assert raw_rows(written) == upgraded(rows)
 
 
 async def test_foreign_keys_are_enforced_again_after_the_upgrade(tmp_path: Path) -> None:
@@ -485,7 +494,7 @@ def test_a_batch_revision_rebuilding_chat_sessions_keeps_every_message(tmp_path:
         tmp_path, 'with op.batch_alter_table("chat_sessions", recreate="always"):\n    pass'
     )
     upgrade_with(folder, url)
-    assert (versions(url), raw_rows(url)) == (["next"], before)
+    assert (versions(url), raw_rows(url)) == (["next"], upgraded(before))
 
 
 async def test_a_failing_revision_leaves_the_database_as_it_was(
@@ -528,7 +537,7 @@ def test_the_alembic_command_line_upgrades_a_sqlite_file(tmp_path: Path) -> None
     assert "stamped at 0001_baseline" in alembic("upgrade", "head")
     assert f"{HEAD} (head)" in alembic("current")
     assert "No new upgrade operations detected" in alembic("check")
-    assert (versions(url), raw_rows(url)) == ([HEAD], before)
+    assert (versions(url), raw_rows(url)) == ([HEAD], upgraded(before))
 
 
 async def test_a_deleted_sessions_id_is_never_given_to_a_new_one(client: httpx.AsyncClient) -> None:

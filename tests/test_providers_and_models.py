@@ -1,5 +1,7 @@
 """GET /health, GET /providers and GET /models: shapes, configuration, the model cache and its fallbacks."""
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
@@ -23,10 +25,16 @@ OPENAI_COMPATIBLE = [
 FAKE_MODEL_IDS = ["gpt-4.1-mini", "gpt-4o-audio-preview", "text-embedding-3-small"]  # openai-models.json
 
 
-async def test_health_answers_ok_with_the_version_and_a_reachable_database(client: httpx.AsyncClient) -> None:
+async def test_health_answers_ok_with_the_version_a_reachable_database_and_the_time(
+    client: httpx.AsyncClient,
+) -> None:
+    before = datetime.now(UTC)
     response = await client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "version": "1.0.0", "database": True}
+    health = response.json()
+    stamp = datetime.fromisoformat(health.pop("timestamp"))
+    assert health == {"status": "ok", "version": "1.0.0", "database": True, "response_code": 200}
+    assert before <= stamp <= datetime.now(UTC)
 
 
 # --- providers ----------------------------------------------------------------------------------
@@ -231,5 +239,6 @@ async def test_openrouter_model_names_descriptions_and_context_lengths_are_kept(
             "description": "Claude Sonnet 4 significantly enhances ...",
             "context_length": 200000,
             "fallback": False,
+            "details": None,
         }
     ]

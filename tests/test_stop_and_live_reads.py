@@ -1,4 +1,7 @@
-"""Stop as the product's web frontend does it, disconnect policies, and reads of a reply still running."""
+"""Stop as the product's web frontend does it, disconnect policies, and reads of a reply still running.
+
+The tests marked `over_families` run over an OpenAI-compatible vendor and over Ollama's NDJSON.
+"""
 
 import asyncio
 import json
@@ -8,7 +11,9 @@ import httpx
 import pytest
 
 from tests.conftest import ServeApp, SettingsFactory, chat_body, stored_row
+from tests.fakes.ollama_vendor import FakeOllamaVendor
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream
+from tests.families import Family, over_families
 from tests.frontend import reread, stream_turn
 from tests.sse import start_and_read
 
@@ -19,21 +24,23 @@ def paced(count: int, delay: float = 0.05) -> Reply:
     return Reply(text_stream(*(f"w{i} " for i in range(count))), delay=delay)
 
 
-async def vendor_hung_up(vendor: FakeOpenAIVendor) -> None:
+async def vendor_hung_up(vendor: FakeOpenAIVendor | FakeOllamaVendor) -> None:
     """Every request the vendor received ends with the service closing its connection."""
     async with asyncio.timeout(5):
         while vendor.disconnects < len(vendor.requests):
             await asyncio.sleep(0.02)
 
 
+@over_families
 @pytest.mark.parametrize("stop_after", [0, 1, 6])
 async def test_stop_in_the_frontend_stores_exactly_the_text_it_was_sent(
-    make_settings: SettingsFactory, serve: ServeApp, vendor: FakeOpenAIVendor, stop_after: int
+    make_settings: SettingsFactory, serve: ServeApp, family: Family, stop_after: int
 ) -> None:
-    vendor.queue(paced(200))
+    vendor = family.vendor
+    family.paced(200)
     settings = make_settings(stream_flush_interval=0.2)
     async with serve(settings) as http:
-        turn = await stream_turn(http, chat_body(), stop_after=stop_after)
+        turn = await stream_turn(http, family.ask(), stop_after=stop_after)
         assert turn.session_id is not None
         at_once = await reread(http, turn.session_id)
         await vendor_hung_up(vendor)
@@ -57,11 +64,13 @@ async def test_stop_keeps_the_reasoning_the_frontend_was_sent_too(
     assert (seen["status"], seen["content"], seen["thought_process"]) == ("stopped", "w0 w1 ", "r0 r1 r2 ")
 
 
+@over_families
 async def test_a_resumable_client_that_drops_still_gets_its_whole_reply_stored(
-    client: httpx.AsyncClient, vendor: FakeOpenAIVendor
+    client: httpx.AsyncClient, family: Family
 ) -> None:
-    vendor.queue(paced(20, 0.02))
-    head = await start_and_read(client, chat_body(), 4, resumable=True)
+    vendor = family.vendor
+    family.paced(20, 0.02)
+    head = await start_and_read(client, family.ask(), 4, resumable=True)
     async with asyncio.timeout(10):
         while (seen := await reread(client, head[0]["session_id"]))["status"] == "streaming":
             await asyncio.sleep(0.05)
@@ -94,17 +103,19 @@ async def test_a_read_while_the_reply_runs_gives_its_live_text_not_the_last_flus
         await http.post(f"/api/v1/chat/{head[1]['message_id']}/stop")
 
 
+@over_families
 async def test_a_vendor_failure_before_any_text_leaves_the_frontend_its_session_and_the_stored_error(
-    client: httpx.AsyncClient, vendor: FakeOpenAIVendor
+    client: httpx.AsyncClient, family: Family
 ) -> None:
-    vendor.queue(Reply(status=500, error={"error": {"message": "upstream exploded"}}))
-    turn = await stream_turn(client, chat_body("deepseek", "keep me"))
-    assert (turn.status, turn.error) == (200, "deepseek: upstream exploded")
+    family.failure(500, "upstream exploded")
+    turn = await stream_turn(client, family.ask("keep me"))
+    failure = f"{family.provider}: upstream exploded"
+    assert (turn.status, turn.error) == (200, failure)
     assert turn.session_id is not None
     detail = (await client.get(f"/api/v1/sessions/{turn.session_id}")).json()
     user, reply = detail["messages"]
     assert user["content"] == "keep me"
-    assert (reply["status"], reply["error"], reply["content"]) == ("error", "deepseek: upstream exploded", "")
+    assert (reply["status"], reply["error"], reply["content"]) == ("error", failure, "")
 
 
 async def test_a_reread_that_comes_before_the_stopped_stream_closes_still_reads_as_stopped(

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.streaming import StreamingVendor
+from tests.fakes.streaming import ScriptedStream, StreamingVendor
 
 WIRE = Path(__file__).parent / "wire"
 
@@ -197,14 +197,17 @@ class FakeOpenAIVendor(StreamingVendor):
 class DroppedStream(Response):
     """A 200 stream whose connection is cut after the scripted events (no `[DONE]`, no end of body)."""
 
-    def __init__(self, vendor: FakeOpenAIVendor, reply: Reply) -> None:
+    def __init__(
+        self, vendor: StreamingVendor, reply: ScriptedStream, media_type: str = "text/event-stream"
+    ) -> None:
         super().__init__()
         self.vendor = vendor
         self.reply = reply
+        self.stream_type = media_type
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # No content-length: the body goes out chunked, so the cut leaves it visibly incomplete.
-        headers = [(b"content-type", b"text/event-stream")]
+        headers = [(b"content-type", self.stream_type.encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         async for piece in self.vendor._write(self.reply):
             await send({"type": "http.response.body", "body": piece, "more_body": True})
