@@ -1,8 +1,10 @@
 """The reference relay: a bare Starlette app that streams the upstream body through unchanged.
 
 `python -m bench.bare_relay --port N --upstream http://127.0.0.1:M/v1` forwards
-`POST /v1/chat/completions` with one pooled httpx2 client and yields the raw bytes as they come:
-no parsing, no database, no event log. It runs under uvicorn with the same defaults as
+`POST /v1/chat/completions` (to `/chat/completions` below --upstream), `POST /v1/messages`
+(Anthropic) and `POST /api/chat` (Ollama; both to the same path at --upstream's host root, where
+those vendors' base URLs point) with one pooled httpx2 client and yields the raw bytes as they
+come: no parsing, no database, no event log. It runs under uvicorn with the same defaults as
 `python main.py`.
 
 `--transport httpx2` (the default) reads the vendor through httpx2's own transport: the reference
@@ -23,6 +25,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+# Our path -> the vendor's: below --upstream (a relative path), or at its host root (an absolute one).
+ROUTES = {
+    "/v1/chat/completions": "chat/completions",
+    "/v1/messages": "/v1/messages",
+    "/api/chat": "/api/chat",
+}
+
 TRANSPORTS: dict[str, type[httpx2.AsyncClient]] = {
     "httpx2": httpx2.AsyncClient,
     "aiohttp": openai.DefaultAioHttpClient,
@@ -32,6 +41,11 @@ TRANSPORTS: dict[str, type[httpx2.AsyncClient]] = {
 def create_app(upstream: str, max_connections: int, transport: str = "httpx2") -> Starlette:
     limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=200)
     client_class = TRANSPORTS[transport]
+    base = httpx2.URL(upstream)
+    targets = {
+        ours: base.join(theirs if theirs.startswith("/") else f"{base.path.rstrip('/')}/{theirs}")
+        for ours, theirs in ROUTES.items()
+    }
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -43,7 +57,7 @@ def create_app(upstream: str, max_connections: int, transport: str = "httpx2") -
         client: httpx2.AsyncClient = request.app.state.client
         upstream_request = client.build_request(
             "POST",
-            "/chat/completions",
+            targets[request.url.path],
             content=await request.body(),
             headers={"content-type": "application/json", "authorization": "Bearer bench"},
         )
@@ -60,7 +74,8 @@ def create_app(upstream: str, max_connections: int, transport: str = "httpx2") -
             body(), status_code=upstream.status_code, media_type=upstream.headers.get("content-type")
         )
 
-    return Starlette(routes=[Route("/v1/chat/completions", relay, methods=["POST"])], lifespan=lifespan)
+    routes = [Route(path, relay, methods=["POST"]) for path in ROUTES]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def main() -> None:

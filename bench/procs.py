@@ -126,7 +126,8 @@ def start_bare(logs: Path, upstream: str, transport: str) -> Proc:
 
 
 def service_env(workdir: Path, port: int, upstream: str) -> dict[str, str]:
-    """The service's environment: a temp database, DeepSeek pointed at the fake, generous watchdogs.
+    """The service's environment: a temp database, generous watchdogs, and DeepSeek (at `upstream`),
+    Anthropic and Ollama (at its host root, where their base URLs point) pointed at the fake.
 
     Other vendor keys and REDIS_URL are dropped so the run measures one in-process service; the
     working directory is a temp folder, so no `.env` of the checkout leaks in.
@@ -134,12 +135,16 @@ def service_env(workdir: Path, port: int, upstream: str) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL")) and k != "REDIS_URL"
     }
+    root = upstream.removesuffix("/").removesuffix("/v1")
     env.update(
         DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}",
         BACKEND_HOST="127.0.0.1",
         BACKEND_PORT=str(port),
         DEEPSEEK_API_KEY="x",
         DEEPSEEK_BASE_URL=upstream,
+        ANTHROPIC_API_KEY="x",
+        ANTHROPIC_BASE_URL=root,
+        OLLAMA_BASE_URL=root,
         PROVIDER_MAX_RETRIES="0",
         PROVIDER_TIMEOUT="120",
         FIRST_TOKEN_TIMEOUT="300",

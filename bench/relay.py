@@ -4,6 +4,11 @@ bare Starlette byte relay, and through the service (`python main.py`), in one ru
 The bare relay runs twice: on httpx2's own transport (the reference the targets name) and on the
 aiohttp transport the service reads vendors through, which shows what the service itself adds.
 
+The phase `vendors` sends the paced load again (after a c=1 round of bench-bulk-10, for the
+per-request cost) on each other wire the fake speaks, Anthropic's Messages stream and Ollama's
+NDJSON: to the fake directly, through the bare relays (byte pass-through of /v1/messages and
+/api/chat) and through the service (providers anthropic and ollama); a row per vendor.
+
     make bench                      # or: .venv/bin/python -m bench.relay [--quick] [--phases ...]
     .venv/bin/python -m bench.relay --revision 98fa945     # or --baseline /path/to/other/checkout
 
@@ -29,7 +34,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx2
@@ -38,7 +43,7 @@ from bench import procs
 from bench.client import Connection, Result
 from bench.fake_vendor import expected_text, parse_plan
 
-PHASES = ("hold", "c1", "c50", "bulk", "paced")
+PHASES = ("hold", "c1", "c50", "bulk", "paced", "vendors")
 # The relays besides the service; "bare" is the one the targets are set against.
 BARE = ("bare", "bare_aiohttp")
 # Another build of the service, with --baseline or --revision.
@@ -46,6 +51,13 @@ BASELINE = "baseline"
 SESSION_ID = re.compile(rb'"session_id":(\d+)')
 SERVICE_CHAT = "/api/v1/chat"
 VENDOR_CHAT = "/v1/chat/completions"
+# The other wires of the `vendors` phase: the vendor's chat path (on the fake and the bare relays).
+VENDORS = {"anthropic": "/v1/messages", "ollama": "/api/chat"}
+# The service's provider for each wire; "openai" is the OpenAI-compatible one the other phases use.
+PROVIDERS = {"openai": "deepseek", "anthropic": "anthropic", "ollama": "ollama"}
+ANTHROPIC_TEXT = re.compile(rb'"type":"text_delta","text":"([^"]*)"')
+# How a vendor's stream ends (the service's own always ends with {"done":true}).
+VENDOR_END = {"openai": b"data: [DONE]", "anthropic": b'"type":"message_stop"', "ollama": b'"done":true'}
 
 
 @dataclass
@@ -53,6 +65,7 @@ class Target:
     name: str
     proc: procs.Proc
     path: str
+    vendor: str = "openai"  # the wire: openai, or a key of VENDORS
 
     @property
     def is_service(self) -> bool:
@@ -61,7 +74,11 @@ class Target:
     def payload(self, model: str) -> dict[str, object]:
         messages = [{"role": "user", "content": "hi"}]
         if self.is_service:
-            return {"provider": "deepseek", "model": model, "messages": messages, "stream": True}
+            return {"provider": PROVIDERS[self.vendor], "model": model, "messages": messages, "stream": True}
+        if self.vendor == "anthropic":
+            return {"model": model, "max_tokens": 1024, "messages": messages, "stream": True}
+        if self.vendor == "ollama":
+            return {"model": model, "messages": messages, "stream": True}
         return {
             "model": model,
             "messages": messages,
@@ -73,12 +90,19 @@ class Target:
         """Why a streamed reply is wrong, or None when it is complete and exact."""
         if result.status != 200:
             return f"HTTP {result.status}: {result.body[:200]!r}"
-        end = b'{"done":true}' if self.is_service else b"data: [DONE]"
+        end = b'{"done":true}' if self.is_service else VENDOR_END[self.vendor]
         if end not in result.body or (self.is_service and b'{"error"' in result.body):
             return f"stream did not end cleanly: {result.body[-200:]!r}"
-        if result.text() != expected_text(chunks):
-            return f"text differs ({len(result.text())} chars, expected {len(expected_text(chunks))})"
+        text = self.text(result)
+        if text != expected_text(chunks):
+            return f"text differs ({len(text)} chars, expected {len(expected_text(chunks))})"
         return None
+
+    def text(self, result: Result) -> str:
+        """The reply text of a streamed body: content fields, or an Anthropic stream's text deltas."""
+        if self.vendor == "anthropic" and not self.is_service:
+            return b"".join(ANTHROPIC_TEXT.findall(result.body)).decode()
+        return result.text()
 
 
 @dataclass
@@ -319,7 +343,46 @@ async def measure(args: argparse.Namespace, targets: list[Target]) -> Figures:
         for index in range(rounds):
             for target in round_order(targets, index):
                 totals[target.name].add(await run_load(target, model, requests, concurrency, args.timeout))
+    if "vendors" in phases:
+        await measure_vendors(args, targets, figures, step)
     return figures
+
+
+def vendor_targets(targets: list[Target], vendor: str) -> list[Target]:
+    """The fake, the bare relays and the service on `vendor`'s wire (a baseline build may lack it)."""
+    return [
+        replace(t, path=t.path if t.is_service else VENDORS[vendor], vendor=vendor)
+        for t in targets
+        if t.name != BASELINE
+    ]
+
+
+async def measure_vendors(
+    args: argparse.Namespace, targets: list[Target], figures: Figures, step: Callable[[str, str], None]
+) -> None:
+    """Per vendor, the c1 load (for the per-request cost) and the paced one, as phases "<vendor> c1"
+    and "<vendor> paced"; the rounds alternate between the targets as in the other phases."""
+    rounds = args.rounds
+    c1 = -(-args.c1_requests // rounds)
+    for vendor in VENDORS:
+        on_wire = vendor_targets(targets, vendor)
+        for target in on_wire:  # warm-up: the provider's client and pool
+            await run_load(target, "bench-bulk-10", 20, 2)
+        step(
+            "vendors",
+            f"{vendor}: {rounds} rounds x ({c1} x bench-bulk-10 at c=1, "
+            f"{args.paced_streams} x {args.paced_model} at c={args.paced_streams}) per target",
+        )
+        for phase, model, requests, concurrency in (
+            ("c1", "bench-bulk-10", c1, 1),
+            ("paced", args.paced_model, args.paced_streams, args.paced_streams),
+        ):
+            totals = figures.loads.setdefault(f"{vendor} {phase}", {t.name: Load() for t in on_wire})
+            for _ in range(rounds):
+                for target in on_wire:
+                    totals[target.name].add(
+                        await run_load(target, model, requests, concurrency, args.timeout)
+                    )
 
 
 def round_order(targets: list[Target], index: int) -> list[Target]:
@@ -439,6 +502,38 @@ def ttft_rows(figures: Figures) -> list[list[str]]:
     return rows
 
 
+def marginal_per_k(loads: dict[str, Load], per_request: dict[str, float], chunks: int) -> dict[str, float]:
+    """CPU per 1,000 chunks: each target's CPU less its per-request cost, over the chunks relayed."""
+    return {
+        n: (load.cpu - load.ok * per_request.get(n, 0.0)) / max(load.ok * chunks, 1) * 1000
+        for n, load in loads.items()
+    }
+
+
+def vendor_rows(figures: Figures, args: argparse.Namespace) -> list[list[str]]:
+    rows = []
+    plan = parse_plan(args.paced_model)
+    assert plan is not None
+    for vendor in VENDORS:
+        paced, c1 = figures.loads.get(f"{vendor} paced"), figures.loads.get(f"{vendor} c1")
+        if not paced or not c1:
+            continue
+        per_k = marginal_per_k(paced, {n: c1[n].cpu_per_request() for n in c1}, plan.chunks)
+        d, b, a, s = (per_k[n] for n in ("direct", *BARE, "service"))
+        row = [
+            f"CPU / 1,000 paced chunks, {vendor} (ms)",
+            ms(d),
+            ms(b),
+            ms(a),
+            ms(s),
+            ratios(s, b, a),
+            "",
+            "",
+        ]
+        rows.append(with_baseline(row, ["-", "-"] if args.baseline is not None else None))
+    return rows
+
+
 def cpu_rows(figures: Figures, args: argparse.Namespace) -> list[list[str]]:
     rows = []
     c1 = figures.loads.get("c1")
@@ -456,10 +551,7 @@ def cpu_rows(figures: Figures, args: argparse.Namespace) -> list[list[str]]:
             continue
         chunks = parse_plan(args.paced_model if phase == "paced" else f"bench-bulk-{args.bulk_chunks}")
         assert chunks is not None
-        per_k = {
-            n: (load.cpu - load.ok * per_request.get(n, 0.0)) / max(load.ok * chunks.chunks, 1) * 1000
-            for n, load in loads.items()
-        }
+        per_k = marginal_per_k(loads, per_request, chunks.chunks)
         d, b, a, s = (per_k[n] for n in ("direct", *BARE, "service"))
         ok = s < 0.060 if phase == "bulk" else s <= 1.2 * b
         rows.append(
@@ -564,7 +656,8 @@ def print_table(figures: Figures, args: argparse.Namespace) -> None:
     ]
     if args.baseline is not None:
         header = with_baseline(header, ["baseline", "service / baseline"])
-    rows = [header, *ttft_rows(figures), *cpu_rows(figures, args), *hold_rows(figures)]
+    rows = [header, *ttft_rows(figures), *cpu_rows(figures, args), *vendor_rows(figures, args)]
+    rows += hold_rows(figures)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     line = "-+-".join("-" * w for w in widths)
     print()
@@ -584,6 +677,13 @@ def print_table(figures: Figures, args: argparse.Namespace) -> None:
         f"rounds alternate between the targets ({args.rounds} per phase); "
         f"load average before/after: {args.load_before} / {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores).",
     ]
+    if "vendors" in args.phases:
+        notes.append(
+            "vendors: the paced load on Anthropic's and Ollama's wires (service providers anthropic and "
+            f"ollama); per vendor {sent(figures, 'anthropic c1')} x bench-bulk-10 at c=1 give the "
+            f"per-request cost, {sent(figures, 'anthropic paced')} x {args.paced_model} at "
+            f"c={args.paced_streams} the chunks."
+        )
     if args.baseline is not None:
         notes.append(
             f"baseline = {args.baseline_label}: the same load in the same rounds, the two builds swapping "
