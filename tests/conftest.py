@@ -1,6 +1,7 @@
 import asyncio
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -19,6 +20,7 @@ from tests.fakes.ollama_vendor import FakeOllamaVendor
 from tests.fakes.openai_vendor import FakeOpenAIVendor
 from tests.fakes.server import ServerThread
 from tests.families import MODELS, Family
+from tests.postgres_server import postgres_server, server_program
 
 SettingsFactory = Callable[..., Settings]
 
@@ -84,6 +86,17 @@ def stored_row(database_file: Path, message_id: int) -> tuple[str, str]:
     with contextlib.closing(sqlite3.connect(database_file)) as db:
         row = db.execute("SELECT content, status FROM chat_messages WHERE id = ?", (message_id,)).fetchone()
     return row[0], row[1]
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """The URL of a real PostgreSQL server started for the module (tests/postgres_server.py)."""
+    if server_program("initdb") is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed (scripts/install-postgres.sh installs it)")
+        pytest.skip("PostgreSQL is not installed; run scripts/install-postgres.sh")
+    with postgres_server() as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ stop start-up untouched; workers starting together take turns; revisions run in 
 
 import contextlib
 import itertools
-import os
 import re
 import shutil
 import subprocess
@@ -31,7 +30,7 @@ import database
 import migrations
 from app_factory import create_app
 from tests.conftest import ServeApp, SettingsFactory
-from tests.postgres_server import create_database, postgres_server, server_program
+from tests.postgres_server import create_database
 from tests.service_process import ROOT, ServiceProcess, clean_env
 
 pytestmark = pytest.mark.timeout(60)
@@ -148,16 +147,6 @@ MESSAGES = [
 
 
 # --- databases ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    if server_program("initdb") is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed (scripts/install-postgres.sh installs it)")
-        pytest.skip("PostgreSQL is not installed; run scripts/install-postgres.sh")
-    with postgres_server() as url:
-        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

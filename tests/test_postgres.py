@@ -7,8 +7,7 @@ each test gets a database of its own.
 import asyncio
 import itertools
 import json
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,22 +21,12 @@ from config import Settings
 from tests.conftest import ChatCall, SettingsFactory, chat_body
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, text_stream
 from tests.fakes.server import ServerThread
-from tests.postgres_server import create_database, postgres_server, server_program
+from tests.postgres_server import create_database
 
 pytestmark = pytest.mark.timeout(60)
 
 CHAT = "/api/v1/chat"
 _names = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    if server_program("initdb") is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed (scripts/install-postgres.sh installs it)")
-        pytest.skip("PostgreSQL is not installed; run scripts/install-postgres.sh")
-    with postgres_server() as url:
-        yield url
 
 
 @pytest.fixture
