@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     max_image_mb: float = Field(default=20, gt=0)
     max_video_mb: float = Field(default=200, gt=0)
     max_audio_mb: float = Field(default=50, gt=0)
+    max_document_mb: float = Field(default=32, gt=0)
     max_image_pixels: int = Field(default=50_000_000, gt=0)
 
     redis_url: str | None = None

@@ -132,6 +132,8 @@ class ChatMessage(Base):
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # PDFs. Last: revision 0004_message_documents adds it where both dialects append a column.
+    documents: Mapped[list[str] | None] = mapped_column(JSON)
 
     session: Mapped[ChatSession] = relationship(back_populates="messages")
 

@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 UPLOAD_PREFIX = "/uploads/"
 
 Source = Literal["upload", "data", "remote"]
-MediaKind = Literal["image", "video", "audio"]
+MediaKind = Literal["image", "video", "audio", "document"]
 
 
 class MediaError(ApiError, ValueError):
@@ -52,7 +52,11 @@ class MediaError(ApiError, ValueError):
         self.status_code = status_code
 
 
+# What a vendor takes unless it says otherwise. Documents are never assumed: a vendor that reads
+# PDFs declares it.
 ALL_KINDS: frozenset[MediaKind] = frozenset({"image", "video", "audio"})
+# The MIME types of each kind; the other kinds are named by their MIME type's prefix.
+DOCUMENT_MIMES = frozenset({"application/pdf"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +163,19 @@ _EXTENSIONS = {
     ".ogg": "audio/ogg",
     ".m4a": "audio/mp4",
     ".flac": "audio/flac",
+    ".pdf": "application/pdf",
 }
 MIME_EXTENSIONS = {mime: ext for ext, mime in _EXTENSIONS.items() if ext != ".jpeg"}
 
 
 def guess_mime(name: str) -> str | None:
     return _EXTENSIONS.get(Path(name).suffix.lower())
+
+
+def is_of_kind(mime: str, kind: MediaKind) -> bool:
+    if kind == "document":
+        return mime in DOCUMENT_MIMES
+    return mime.startswith(f"{kind}/")
 
 
 async def save_generated(data: bytes, mime: str, upload_dir: Path) -> str:
@@ -189,9 +200,13 @@ class HasMedia(Protocol):
     @property
     def audios(self) -> Sequence[str] | None: ...
 
+    @property
+    def documents(self) -> Sequence[str] | None: ...
+
 
 def media_items(message: HasMedia) -> Iterator[tuple[MediaKind, str]]:
-    """A message's media references with their kind, images first."""
+    """A message's media references with their kind, documents first (vendors read them best first)."""
+    yield from (("document", url) for url in message.documents or ())
     yield from (("image", url) for url in message.images or ())
     yield from (("video", url) for url in message.videos or ())
     yield from (("audio", url) for url in message.audios or ())
@@ -248,7 +263,7 @@ async def _locate(
 ) -> MediaRef:
     """One media reference, checked against what `support` declares."""
     ref = await _lookup(kind, url, upload_dir, read=read)
-    if ref.mime and not ref.mime.startswith(f"{kind}/"):
+    if ref.mime and not is_of_kind(ref.mime, kind):
         raise MediaError(f"{url[:80]} is {ref.mime}, not {'an' if kind == 'image' else 'a'} {kind}", 422)
     if kind not in support.kinds:
         raise MediaError(f"{who} does not accept {kind} input", 422)
@@ -296,8 +311,12 @@ _UPLOAD_TYPES: dict[str, tuple[MediaKind, str]] = {
     "audio/ogg": ("audio", "audio/ogg"),
     "audio/x-flac": ("audio", "audio/flac"),
     "audio/mp4": ("audio", "audio/mp4"),
+    "application/pdf": ("document", "application/pdf"),
 }
-_ACCEPTED = "images (PNG, JPEG, GIF, WebP), videos (MP4, MOV, WebM) and audio (MP3, WAV, OGG, FLAC, M4A)"
+_ACCEPTED = (
+    "images (PNG, JPEG, GIF, WebP), videos (MP4, MOV, WebM), audio (MP3, WAV, OGG, FLAC, M4A) "
+    "and PDF documents"
+)
 # The types an upload is stored as, for the API schema.
 UPLOAD_MIMES = sorted({mime for _, mime in _UPLOAD_TYPES.values()})
 # Pillow's reader of each image type: the header must parse as the format the magic numbers claim.
@@ -316,7 +335,11 @@ _MARKUP = re.compile(rb"<(?:script|html|iframe|object|embed|\?php|!doctype)[\s>/
 _MARKUP_SPAN = 16
 # Images are scanned whole (payloads hide in comments and metadata anywhere); video and audio only
 # where sniffers look, since a full scan of hundreds of MB would cost time and risk a false match.
-_SCAN_WINDOW: dict[MediaKind, int | None] = {"image": None, "video": MB, "audio": MB}
+_SCAN_WINDOW: dict[MediaKind, int | None] = {"image": None, "video": MB, "audio": MB, "document": MB}
+# A PDF ends with this marker, within the last KB (readers tolerate trailing bytes up to that);
+# without it the file was cut short and a vendor would refuse the whole turn later.
+_PDF_END = b"%%EOF"
+_PDF_TAIL = 1024
 
 
 class Readable(Protocol):
@@ -340,15 +363,20 @@ async def save_upload(source: Readable, settings: "Settings") -> StoredUpload:
     """
     head = await _read_head(source)
     kind, mime = sniff(head)
-    limit_mb = {"image": settings.max_image_mb, "video": settings.max_video_mb}.get(
-        kind, settings.max_audio_mb
-    )
+    limit_mb = {
+        "image": settings.max_image_mb,
+        "video": settings.max_video_mb,
+        "audio": settings.max_audio_mb,
+        "document": settings.max_document_mb,
+    }[kind]
     token = secrets.token_hex(16)
     partial = anyio.Path(settings.upload_dir) / f".{token}.part"
     try:
         size = await _copy(source, head, partial, kind, limit_mb)
         if kind == "image":
             await anyio.to_thread.run_sync(check_image, Path(partial), mime, settings.max_image_pixels)
+        elif kind == "document":
+            await anyio.to_thread.run_sync(check_pdf, Path(partial))
         final = await partial.rename(partial.with_name(token + MIME_EXTENSIONS[mime]))
     except BaseException:
         # Shielded: a cancelled request must still not leave its partial file behind.
@@ -438,6 +466,16 @@ def check_image(path: Path, mime: str, max_pixels: int) -> None:
             f"over MAX_IMAGE_PIXELS={max_pixels}",
             413,
         )
+
+
+def check_pdf(path: Path) -> None:
+    """Refuse a PDF cut short: its end-of-file marker must be in its last KB. Blocking file I/O."""
+    with path.open("rb") as file:
+        file.seek(max(0, path.stat().st_size - _PDF_TAIL))
+        if _PDF_END not in file.read():
+            raise MediaError(
+                f"Not a valid PDF: no {_PDF_END.decode()} marker at its end (was the file cut short?)", 415
+            )
 
 
 def _verified_size(path: Path, mime: str) -> tuple[int, int]:

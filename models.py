@@ -138,6 +138,7 @@ class MessageOut(BaseModel):
     images: list[str] | None = None
     videos: list[str] | None = None
     audios: list[str] | None = None
+    documents: list[str] | None = None
     search_results: list[SearchResult] | None = None
     created_at: datetime
     provider: str | None = None
@@ -195,6 +196,7 @@ class ChatMessageIn(BaseModel):
     images: list[MediaUrl] | None = None
     videos: list[MediaUrl] | None = None
     audios: list[MediaUrl] | None = None
+    documents: list[MediaUrl] | None = Field(None, description="PDFs, for the vendors that read them")
 
 
 ImageDetail = Literal["auto", "low", "high"]

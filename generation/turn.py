@@ -55,6 +55,7 @@ class StoredMessage(Protocol):
     images: list[str] | None
     videos: list[str] | None
     audios: list[str] | None
+    documents: list[str] | None
     thought_signatures: list[str] | None
     thought_process: str | None
     provider: str | None
@@ -71,6 +72,7 @@ def history_turn(row: StoredMessage, provider: str) -> Turn:
         images=tuple(row.images or ()),
         videos=tuple(row.videos or ()),
         audios=tuple(row.audios or ()),
+        documents=tuple(row.documents or ()),
         thought_signatures=tuple(row.thought_signatures or ()) if own else (),
         reasoning=row.thought_process or "",
     )
@@ -78,7 +80,9 @@ def history_turn(row: StoredMessage, provider: str) -> Turn:
 
 def _in_context(row: StoredMessage) -> bool:
     # A reply still being written, or one that failed before any text, is not context.
-    return row.status != "streaming" and bool(row.content or row.images or row.videos or row.audios)
+    return row.status != "streaming" and bool(
+        row.content or row.images or row.videos or row.audios or row.documents
+    )
 
 
 def default_title(body: ChatRequest) -> str:
@@ -126,7 +130,14 @@ async def _store_and_launch(
     turns = (
         *stored.history,
         *(
-            Turn(m.role, m.content, tuple(m.images or ()), tuple(m.videos or ()), tuple(m.audios or ()))
+            Turn(
+                m.role,
+                m.content,
+                images=tuple(m.images or ()),
+                videos=tuple(m.videos or ()),
+                audios=tuple(m.audios or ()),
+                documents=tuple(m.documents or ()),
+            )
             for m in body.messages
         ),
     )
@@ -166,7 +177,7 @@ def _store_turn(
     else:
         session_id = body.session_id
         system_prompt, history = _session_context(db, session_id, provider_id)
-    rows = [_row(m.role, m.content, m.images, m.videos, m.audios) for m in body.messages]
+    rows = [_row(m.role, m.content, m.images, m.videos, m.audios, m.documents) for m in body.messages]
     rows.append(_row("assistant", "", provider=provider_id, model=model, status="streaming"))
     *_, reply_id = database.add_messages(db, session_id, rows, touch=body.session_id is not None)
     return StoredTurn(session_id, system_prompt, history, reply_id)
@@ -191,6 +202,7 @@ def _row(
     images: list[str] | None = None,
     videos: list[str] | None = None,
     audios: list[str] | None = None,
+    documents: list[str] | None = None,
     *,
     provider: str | None = None,
     model: str | None = None,
@@ -203,6 +215,7 @@ def _row(
         "images": images,
         "videos": videos,
         "audios": audios,
+        "documents": documents,
         "provider": provider,
         "model": model,
         "status": status,

@@ -42,10 +42,11 @@ class AnthropicProvider(PooledProvider[anthropic.AsyncAnthropic]):
     )
     common_params = frozenset({"temperature", "top_p", "max_tokens", "stop"})
     extra_params = frozenset({"top_k", "thinking", "web_search"})
-    # Images in user messages, as bytes or https:// URLs (https://platform.claude.com/docs/en/build-with-claude/vision).
+    # Images and PDFs in user messages, as bytes or https:// URLs
+    # (https://platform.claude.com/docs/en/build-with-claude/vision, .../pdf-support).
     media = MediaSupport(
-        kinds=frozenset({"image"}),
-        remote_kinds=frozenset({"image"}),
+        kinds=frozenset({"image", "document"}),
+        remote_kinds=frozenset({"image", "document"}),
         mimes={"image": frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})},
         roles=frozenset({"user"}),
     )

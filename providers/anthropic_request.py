@@ -122,19 +122,23 @@ def messages(turns: Iterable[Turn]) -> list[dict[str, Any]]:
 
 
 def content_blocks(turn: Turn) -> list[dict[str, Any]]:
-    # Thinking first, as the reply had it; images before the text they go with.
+    # Thinking first, as the reply had it; documents and images before the text they go with.
     blocks = thinking_blocks(turn) if turn.role == "assistant" else []
-    blocks += [image_block(ref) for ref in turn.media]
+    blocks += [media_block(ref) for ref in turn.media]
     if turn.content:  # the API refuses an empty text block
         blocks.append({"type": "text", "text": turn.content})
     return blocks
 
 
-def image_block(ref: MediaRef) -> dict[str, Any]:
-    if ref.data is None:  # an https:// URL: Anthropic fetches it itself
-        return {"type": "image", "source": {"type": "url", "url": ref.url}}
-    source = {"type": "base64", "media_type": ref.mime or "image/png", "data": ref.base64_data()}
-    return {"type": "image", "source": source}
+def media_block(ref: MediaRef) -> dict[str, Any]:
+    """An image or a PDF (a `document` block), as bytes or an https:// URL Anthropic fetches itself."""
+    block_type, default_mime = (
+        ("document", "application/pdf") if ref.kind == "document" else ("image", "image/png")
+    )
+    if ref.data is None:
+        return {"type": block_type, "source": {"type": "url", "url": ref.url}}
+    source = {"type": "base64", "media_type": ref.mime or default_mime, "data": ref.base64_data()}
+    return {"type": block_type, "source": source}
 
 
 def thinking_blocks(turn: Turn) -> list[dict[str, Any]]:

@@ -103,7 +103,7 @@ class Turn:
 
     Attributes:
         images: The message's references as stored (`/uploads/...`, `data:` or `https://` URLs);
-            likewise `videos` and `audios`.
+            likewise `videos`, `audios` and `documents` (PDFs).
         media: Those of them this provider takes, read (`media.resolve_media`) before the provider
             sees the request, images first. Providers build their parts from these only.
         thought_signatures: What the vendor that wrote this reply gave to be sent back with it
@@ -116,6 +116,7 @@ class Turn:
     images: tuple[str, ...] = ()
     videos: tuple[str, ...] = ()
     audios: tuple[str, ...] = ()
+    documents: tuple[str, ...] = ()
     thought_signatures: tuple[str, ...] = ()
     media: tuple[MediaRef, ...] = ()
     reasoning: str = ""

@@ -57,9 +57,12 @@ class GeminiProvider(PooledProvider[genai.Client]):
         | set(IMAGEN_PARAMETERS)
     )
     # No GIF (https://ai.google.dev/gemini-api/docs/image-understanding#supported-formats);
-    # video and audio take every format our uploads accept.
+    # video and audio take every format our uploads accept, PDFs as documents
+    # (https://ai.google.dev/gemini-api/docs/document-processing).
     media = MediaSupport(
-        mimes={"image": frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})}
+        kinds=frozenset({"image", "video", "audio", "document"}),
+        remote_kinds=frozenset({"image", "video", "audio", "document"}),
+        mimes={"image": frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})},
     )
 
     def build_client(self, http: httpx2.AsyncClient) -> genai.Client:

@@ -15,7 +15,12 @@ from providers.base import ProviderRequest, Turn
 from providers.errors import ProviderBadRequest
 
 # What a remote URL most likely holds when its extension does not say (Gemini requires a mime type).
-DEFAULT_MIME = {"image": "image/jpeg", "video": "video/mp4", "audio": "audio/mpeg"}
+DEFAULT_MIME = {
+    "image": "image/jpeg",
+    "video": "video/mp4",
+    "audio": "audio/mpeg",
+    "document": "application/pdf",
+}
 
 
 def generate_config(

@@ -12,9 +12,10 @@ class OpenAIProvider(OpenAICompatProvider):
     base_url_setting = "openai_base_url"
     think_tags = False
     # Audio goes as input_audio: the bytes themselves, WAV or MP3 only, never a URL
-    # (https://platform.openai.com/docs/guides/audio); images also as URLs.
+    # (https://platform.openai.com/docs/guides/audio); PDFs as `file` parts, bytes only
+    # (https://platform.openai.com/docs/guides/pdf-files); images also as URLs.
     media = MediaSupport(
-        kinds=frozenset({"image", "audio"}),
+        kinds=frozenset({"image", "audio", "document"}),
         remote_kinds=frozenset({"image"}),
         mimes={"audio": frozenset(INPUT_AUDIO_FORMATS)},
         roles=FROM_USER,

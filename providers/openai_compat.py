@@ -102,6 +102,8 @@ class OpenAICompatProvider(PooledProvider[openai.AsyncOpenAI]):
             return self.video_part(ref, options)
         if ref.kind == "audio":
             return self.audio_part(ref, options)
+        if ref.kind == "document":
+            return self.file_part(ref)
         return self.image_part(ref, options)
 
     def image_part(self, ref: MediaRef, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,6 +119,11 @@ class OpenAICompatProvider(PooledProvider[openai.AsyncOpenAI]):
             if ours in options:
                 video[theirs] = options[ours]
         return {"type": "video_url", "video_url": video}
+
+    def file_part(self, ref: MediaRef) -> dict[str, Any]:
+        # Chat Completions takes a PDF as a data URL with a file name, never as a remote URL.
+        name = ref.url.rpartition("/")[2] if ref.source == "upload" else "document.pdf"
+        return {"type": "file", "file": {"filename": name, "file_data": ref.data_url()}}
 
     def audio_part(self, ref: MediaRef, options: Mapping[str, Any]) -> dict[str, Any]:
         if self.audio_part_type == "audio_url":

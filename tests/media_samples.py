@@ -3,6 +3,7 @@
 import io
 import random
 import struct
+import time
 import wave
 import zlib
 
@@ -69,3 +70,13 @@ def mp4(payload: int = 64) -> bytes:
     ftyp = struct.pack(">I", 24) + b"ftypisom" + struct.pack(">I", 0x200) + b"isomiso2"
     data = random.Random(0).randbytes(payload)
     return ftyp + struct.pack(">I", 8 + len(data)) + b"mdat" + data
+
+
+def pdf(pages: int = 1) -> bytes:
+    """A real PDF (Pillow writes one page per image), ending in its %%EOF marker."""
+    out = io.BytesIO()
+    first, *rest = [Image.new("RGB", (8, 8), (i * 40 % 256, 0, 0)) for i in range(pages)]
+    # A fixed date: the same call gives the same bytes, so a test can compare what reached a vendor.
+    stamp = time.gmtime(1_767_225_600)
+    first.save(out, "PDF", save_all=True, append_images=rest, creationDate=stamp, modDate=stamp)
+    return out.getvalue()

@@ -40,7 +40,7 @@ async def upload(client: httpx.AsyncClient, data: bytes) -> str:
 async def chat(
     client: httpx.AsyncClient, provider: str, content: str = "what is this?", **fields: Any
 ) -> httpx.Response:
-    media = {key: fields.pop(key) for key in ("images", "videos", "audios") if key in fields}
+    media = {key: fields.pop(key) for key in ("images", "videos", "audios", "documents") if key in fields}
     body = {
         "provider": provider,
         "model": MODELS[provider],
@@ -162,8 +162,28 @@ async def assert_nothing_stored(client: httpx.AsyncClient, vendor: FakeOpenAIVen
             "takes audio only as audio/mp3, audio/mpeg",
         ),
         ("openai", {"images": ["data:audio/wav;base64,UklGRg=="]}, "is audio/wav, not an image"),
+        (
+            "deepseek",
+            {"documents": [f"data:application/pdf;base64,{b64(samples.pdf())}"]},
+            "does not accept document",
+        ),
+        ("openai", {"documents": ["https://media.example.invalid/a.pdf"]}, "cannot take document as a URL"),
+        (
+            "openai",
+            {"documents": [f"data:image/png;base64,{b64(samples.png())}"]},
+            "is image/png, not a document",
+        ),
     ],
-    ids=["kind-not-taken", "kind-not-taken-2", "remote-where-bytes-needed", "format-not-taken", "wrong-kind"],
+    ids=[
+        "kind-not-taken",
+        "kind-not-taken-2",
+        "remote-where-bytes-needed",
+        "format-not-taken",
+        "wrong-kind",
+        "document-not-taken",
+        "document-url-where-bytes-needed",
+        "image-as-document",
+    ],
 )
 @pytest.mark.parametrize("stream", [False, True])
 async def test_media_the_provider_cannot_take_is_422_and_stores_nothing(
@@ -248,6 +268,28 @@ async def test_media_are_stored_on_the_message_and_resent_with_history(
     stored = (await client.get(f"/api/v1/sessions/{session_id}")).json()["messages"]
     assert stored[0]["images"] == [url]  # the reference, never the inlined bytes
     assert not stored[2]["images"]
+
+
+async def test_a_pdf_goes_to_openai_as_a_file_part_and_again_with_the_history(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    document = samples.pdf(pages=2)
+    url = await upload(client, document)
+    first = await chat(client, "openai", "summarise", documents=[url])
+    assert first.status_code == 200, first.text
+    part = {
+        "type": "file",
+        "file": {
+            "filename": url.removeprefix("/uploads/"),
+            "file_data": f"data:application/pdf;base64,{b64(document)}",
+        },
+    }
+    assert last_user_content(vendor) == [{"type": "text", "text": "summarise"}, part]
+    second = await chat(client, "openai", "and page 2?", session_id=first.json()["session_id"])
+    assert second.status_code == 200, second.text
+    assert vendor.requests[-1].body["messages"][0]["content"] == [{"type": "text", "text": "summarise"}, part]
+    stored = (await client.get(f"/api/v1/sessions/{first.json()['session_id']}")).json()["messages"]
+    assert [m["documents"] for m in stored] == [[url], None, None, None]
 
 
 async def test_history_media_a_newly_chosen_provider_cannot_take_is_left_out(

@@ -28,6 +28,7 @@ def settings(make_settings: Callable[..., Settings], upload_dir: Path) -> Settin
         max_image_mb=0.01,
         max_video_mb=3,
         max_audio_mb=0.02,
+        max_document_mb=0.01,
         max_image_pixels=10_000,
     )
 
@@ -55,8 +56,9 @@ async def post_file(
         (samples.webp(lossless=True), "image", "image/webp", ".webp"),
         (samples.wav(), "audio", "audio/wav", ".wav"),
         (samples.mp4(), "video", "video/mp4", ".mp4"),
+        (samples.pdf(), "document", "application/pdf", ".pdf"),
     ],
-    ids=["png", "jpeg", "gif", "webp", "webp-lossless", "wav", "mp4"],
+    ids=["png", "jpeg", "gif", "webp", "webp-lossless", "wav", "mp4", "pdf"],
 )
 async def test_upload_is_stored_under_a_random_name_and_served(
     client: httpx.AsyncClient, upload_dir: Path, data: bytes, kind: str, mime: str, suffix: str
@@ -124,6 +126,9 @@ JPEG_HEADER = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00
         (samples.webp()[:20] + b"\x00" * 20, 415, "Not a valid image/webp image: broken WebP header"),
         (samples.wav(seconds=1.5), 413, "Audio too large: the limit is 0.02 MB (MAX_AUDIO_MB)"),
         (samples.mp4(payload=3 * KB * KB + 1), 413, "Video too large: the limit is 3 MB (MAX_VIDEO_MB)"),
+        (samples.pdf()[:-40], 415, "Not a valid PDF: no %%EOF marker at its end"),
+        (samples.pdf(pages=40), 413, "Document too large: the limit is 0.01 MB (MAX_DOCUMENT_MB)"),
+        (b"%PDF-1.7\n<html><script>alert(1)</script>\n%%EOF\n", 415, "markup ('<html')"),
     ],
     ids=[
         "html-page",
@@ -147,6 +152,9 @@ JPEG_HEADER = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00
         "broken-webp-header",
         "audio-over-size",
         "video-over-size",
+        "pdf-cut-short",
+        "pdf-over-size",
+        "pdf-html-polyglot",
     ],
 )
 async def test_refused_upload_leaves_no_file(

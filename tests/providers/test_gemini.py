@@ -18,6 +18,7 @@ from httpx_sse import aconnect_sse
 from app_factory import create_app
 from config import Settings
 from providers.gemini import ModelProfile, profile_for
+from tests import media_samples as samples
 from tests.conftest import ChatReply, post_chat, vendor_failure
 from tests.fakes.gemini_vendor import (
     FakeGeminiVendor,
@@ -501,6 +502,27 @@ async def test_media_are_sent_as_inline_data_or_file_data(
         {"inlineData": {"data": base64.b64encode(PNG).decode(), "mimeType": "image/png"}},
         {"fileData": {"fileUri": "https://example.com/dog.webp", "mimeType": "image/webp"}},
         {"inlineData": {"data": base64.b64encode(b"RIFFfake").decode(), "mimeType": "audio/wav"}},
+    ]
+
+
+async def test_pdfs_are_sent_as_inline_or_file_data(
+    api: httpx.AsyncClient, gemini: FakeGeminiVendor, upload_dir: Path
+) -> None:
+    document = samples.pdf()
+    (upload_dir / "report.pdf").write_bytes(document)
+    message = {
+        "role": "user",
+        "content": "Summarise.",
+        "documents": ["/uploads/report.pdf", "https://example.com/paper"],
+    }
+    answer = await ask(api, messages=[message])
+    assert answer.status == 200
+    assert gemini.last.body["contents"][0]["parts"] == [
+        {"text": "Summarise."},
+        # The SDK sends bytes as URL-safe base64.
+        {"inlineData": {"data": base64.urlsafe_b64encode(document).decode(), "mimeType": "application/pdf"}},
+        # No extension to go by: a document URL is taken to be a PDF.
+        {"fileData": {"fileUri": "https://example.com/paper", "mimeType": "application/pdf"}},
     ]
 
 
