@@ -1,31 +1,22 @@
 """Ollama through its native API: `/api/chat` streamed as NDJSON, models from `/api/tags`.
 
-Sent over the service's one httpx2 stack (vendor_http_client), not the `ollama` package, which is
-built on httpx. Ollama takes no key: it is configured while a server answers `GET /api/version`
-at OLLAMA_BASE_URL (the registry asks at start, and again when that answer does not hold).
+The request is built by `ollama_request`, the reply read by `ollama_response`. Sent over the
+service's one httpx2 stack (vendor_http_client), not the `ollama` package, which is built on httpx.
+Ollama takes no key: it is configured while a server answers `GET /api/version` at OLLAMA_BASE_URL
+(the registry asks at start, and again when that answer does not hold).
 Wire reference: ../shared/wire/ollama.md and https://github.com/ollama/ollama/blob/main/docs/api.md
 """
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
-from typing import Any, ClassVar
+from collections.abc import AsyncIterator
+from typing import ClassVar
 
 import httpx2
 import orjson
 
 from media import MediaSupport
-from providers.base import (
-    Finish,
-    ModelInfo,
-    PooledProvider,
-    ProviderRequest,
-    ProviderSettings,
-    ReasoningDelta,
-    StreamEvent,
-    Turn,
-    Usage,
-)
+from providers.base import ModelInfo, PooledProvider, ProviderRequest, ProviderSettings, StreamEvent
 from providers.errors import (
     ProviderError,
     ProviderModelMissing,
@@ -35,25 +26,13 @@ from providers.errors import (
     vendor_message,
 )
 from providers.ndjson import ndjson_lines
+from providers.ollama_request import chat_body
+from providers.ollama_response import chunk_events, model_info
 from providers.sse import whole_body
 from providers.think_tags import ThinkTagSplitter
 
 logger = logging.getLogger(__name__)
 
-# Request fields sent in `options`, under the same names (docs/modelfile.md, "Valid Parameters").
-OPTIONS: tuple[str, ...] = ("num_ctx", "num_predict", "temperature", "top_k", "top_p", "min_p", "seed")
-OPTIONS += ("repeat_penalty", "stop")
-# Request fields sent beside `model` and `messages`.
-TOP_LEVEL = ("think", "keep_alive")
-# What the last line says of the reply besides `done_reason`: token counts, and durations in ns.
-METRICS: tuple[str, ...] = (
-    "prompt_eval_count",
-    "eval_count",
-    "total_duration",
-    "load_duration",
-    "prompt_eval_duration",
-)
-METRICS += ("eval_duration",)
 # Seconds a server has to say it is there; nothing waits for the first question but what needs it.
 PROBE_SECONDS = 2.0
 # An error body is a short JSON object: no more of it is read.
@@ -155,73 +134,3 @@ class OllamaProvider(PooledProvider[httpx2.AsyncClient]):
         if not isinstance(models, list):
             raise ProviderUnavailable(self.id, "unreadable model list from the vendor: no `models` list")
         return [model_info(m) for m in models if isinstance(m, dict) and isinstance(m.get("name"), str)]
-
-
-def chat_body(request: ProviderRequest) -> dict[str, Any]:
-    """The `/api/chat` request: our parameters under Ollama's names, sampling ones in `options`."""
-    params = request.params
-    options = {name: params[name] for name in OPTIONS if name in params}
-    if "max_tokens" in params:
-        options.setdefault("num_predict", params["max_tokens"])
-    if isinstance(options.get("stop"), str):
-        options["stop"] = [options["stop"]]
-    messages = [message(turn) for turn in request.messages]
-    if request.system_prompt:
-        messages.insert(0, {"role": "system", "content": request.system_prompt})
-    body = {"model": request.model, "messages": messages, "stream": True}
-    body.update({name: params[name] for name in TOP_LEVEL if name in params})
-    if options:
-        body["options"] = options
-    return body
-
-
-def message(turn: Turn) -> dict[str, Any]:
-    payload: dict[str, Any] = {"role": turn.role, "content": turn.content}
-    if turn.media:  # images: the only kind this provider takes
-        payload["images"] = [ref.base64_data() for ref in turn.media]
-    return payload
-
-
-def chunk_events(chunk: Any, provider: str, splitter: ThinkTagSplitter) -> list[StreamEvent]:
-    """The events of one NDJSON line; an `error` line is the server failing mid-reply."""
-    if not isinstance(chunk, dict):
-        raise ProviderUnavailable(provider, "unreadable reply from the vendor: a line that is no JSON object")
-    if "error" in chunk:
-        # Sent in place of the rest of the reply; its text is the reason (wire/ollama.md, section 4).
-        raise ProviderUnavailable(provider, vendor_message(chunk, "the server failed during the reply"))
-    events: list[StreamEvent] = []
-    delta = chunk.get("message")
-    if isinstance(delta, dict):
-        thinking, content = delta.get("thinking"), delta.get("content")
-        if thinking and isinstance(thinking, str):
-            events.append(ReasoningDelta(thinking))
-        if content and isinstance(content, str):
-            events.extend(splitter.feed(content))
-    if chunk.get("done") is True:
-        events.extend(splitter.flush())
-        events.append(Usage(usage_data(chunk)))
-        events.append(Finish(str(chunk.get("done_reason") or "stop")))
-    return events
-
-
-def usage_data(final: Mapping[str, Any]) -> dict[str, Any]:
-    """Token usage as every reply states it, with Ollama's own counts and durations (ns) beside."""
-    prompt, output = final.get("prompt_eval_count") or 0, final.get("eval_count") or 0
-    usage = {"prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output}
-    usage.update({name: final[name] for name in METRICS if name in final})
-    return usage
-
-
-def model_info(entry: Mapping[str, Any]) -> ModelInfo:
-    """A pulled model from `/api/tags`, its details kept (family, parameter size, quantization)."""
-    details = entry.get("details")
-    details = details if isinstance(details, dict) else {}
-    facts = [details.get("family"), details.get("parameter_size"), details.get("quantization_level")]
-    size = entry.get("size")
-    if isinstance(size, int):
-        facts.append(f"{size / 1e9:.1f} GB")
-    kept = {name: entry[name] for name in ("size", "modified_at", "digest", "capabilities") if name in entry}
-    description = ", ".join(str(fact) for fact in facts if fact)
-    return ModelInfo(
-        id=entry["name"], name=entry["name"], description=description, details={**details, **kept}
-    )

@@ -16,6 +16,7 @@ from httpx_sse import aconnect_sse
 from app_factory import create_app
 from config import Settings
 from provider_registry import PROVIDERS
+from tests.fakes.anthropic_vendor import FakeAnthropicVendor
 from tests.fakes.ollama_vendor import FakeOllamaVendor
 from tests.fakes.openai_vendor import FakeOpenAIVendor
 from tests.fakes.server import ServerThread
@@ -45,12 +46,24 @@ def ollama() -> Iterator[FakeOllamaVendor]:
 
 
 @pytest.fixture
+def claude() -> Iterator[FakeAnthropicVendor]:
+    fake = FakeAnthropicVendor()
+    with ServerThread(fake.app) as server:
+        fake.url = server.url
+        yield fake
+        server.server.force_exit = True  # the test is over: do not wait for scripted stalls to end
+
+
+@pytest.fixture
 def family(request: pytest.FixtureRequest, vendor: FakeOpenAIVendor) -> Family:
     """The provider a lifecycle test runs over (tests.families.over_families); DeepSeek by default."""
     provider = getattr(request, "param", "deepseek")
     if provider == "ollama":
         fake: FakeOllamaVendor = request.getfixturevalue("ollama")
         return Family(provider, fake, {"ollama_base_url": fake.url})
+    if provider == "anthropic":
+        anthropic: FakeAnthropicVendor = request.getfixturevalue("claude")
+        return Family(provider, anthropic, {"anthropic_base_url": anthropic.url})
     return Family(provider, vendor)
 
 

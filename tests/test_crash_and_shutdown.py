@@ -10,21 +10,18 @@ from typing import Any
 import httpx
 from httpx_sse import aconnect_sse
 
-from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, text_stream
+from tests.families import Family, over_families
 from tests.service_process import ServiceProcess
 from tests.sse import start_and_read
 
-BODY = {"provider": "deepseek", "model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]}
 
-
-def service(tmp_path: Path, vendor: FakeOpenAIVendor, **env: str) -> ServiceProcess:
+def service(tmp_path: Path, family: Family, **env: str) -> ServiceProcess:
     return ServiceProcess(
         tmp_path / "service.log",
         DATABASE_URL=f"sqlite:///{tmp_path / 'chat.db'}",
-        DEEPSEEK_API_KEY="test-key",
-        DEEPSEEK_BASE_URL=vendor.url,  # type: ignore[attr-defined]
         PROVIDER_MAX_RETRIES="0",
         UPLOAD_DIR=str(tmp_path / "uploads"),
+        **family.env(),
         **env,
     )
 
@@ -36,13 +33,14 @@ def stored(db: Path, message_id: int) -> dict[str, Any]:
     return dict(row)
 
 
+@over_families
 async def test_a_killed_process_leaves_the_flushed_text_marked_interrupted(
-    tmp_path: Path, vendor: FakeOpenAIVendor
+    tmp_path: Path, family: Family
 ) -> None:
-    vendor.queue(Reply(text_stream(*(f"w{i} " for i in range(400))), delay=0.02))
-    first = service(tmp_path, vendor, STREAM_FLUSH_INTERVAL="0.2").start()
+    family.paced(400, 0.02)
+    first = service(tmp_path, family, STREAM_FLUSH_INTERVAL="0.2").start()
     try:
-        events = await start_and_read(first.url, BODY, 8)
+        events = await start_and_read(first.url, family.ask(), 8)
         await asyncio.sleep(0.6)  # past a few flush intervals
         first.signal(signal.SIGKILL)
         first.wait(timeout=10)
@@ -53,7 +51,7 @@ async def test_a_killed_process_leaves_the_flushed_text_marked_interrupted(
     assert before["status"] == "streaming"
     assert before["content"].startswith("w0 w1 w2 w3 w4 w5 ")
 
-    with service(tmp_path, vendor) as second:
+    with service(tmp_path, family) as second:
         async with httpx.AsyncClient(base_url=second.url, timeout=10) as client:
             detail = (await client.get(f"/api/v1/sessions/{events[0]['session_id']}")).json()
     reply = detail["messages"][-1]
@@ -62,21 +60,22 @@ async def test_a_killed_process_leaves_the_flushed_text_marked_interrupted(
     assert reply["content"] == before["content"]
 
 
+@over_families
 async def test_sigterm_refuses_new_chats_and_stores_running_replies_as_interrupted(
-    tmp_path: Path, vendor: FakeOpenAIVendor
+    tmp_path: Path, family: Family
 ) -> None:
-    vendor.queue(Reply(text_stream(*(f"w{i} " for i in range(1000))), delay=0.02))
-    proc = service(tmp_path, vendor, SHUTDOWN_GRACE_SECONDS="1.5").start()
+    family.paced(1000, 0.02)
+    proc = service(tmp_path, family, SHUTDOWN_GRACE_SECONDS="1.5").start()
     try:
         async with httpx.AsyncClient(base_url=proc.url, timeout=10) as client, asyncio.timeout(20):
-            async with aconnect_sse(client, "POST", "/api/v1/chat", json=BODY) as source:
+            async with aconnect_sse(client, "POST", "/api/v1/chat", json=family.ask()) as source:
                 events: list[dict[str, Any]] = []
                 async for event in source.aiter_sse():
                     events.append(json.loads(event.data))
                     if len(events) == 5:
                         proc.signal(signal.SIGTERM)
                         await asyncio.sleep(0.2)
-                        refused = await client.post("/api/v1/chat", json=BODY)
+                        refused = await client.post("/api/v1/chat", json=family.ask())
                         assert refused.status_code == 503
                         assert "shutting down" in refused.json()["detail"]
             assert "shut down" in events[-2]["error"]
