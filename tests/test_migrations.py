@@ -277,7 +277,10 @@ def aware(value: datetime) -> datetime:
 
 
 # The columns the revisions after the baseline add, as a row written before them holds them.
-ADDED_COLUMNS: dict[str, dict[str, Any]] = {"chat_sessions": {"chat_id": None}, "chat_messages": {}}
+ADDED_COLUMNS: dict[str, dict[str, Any]] = {
+    "chat_sessions": {"chat_id": None, "user_id": 1},
+    "chat_messages": {},
+}
 
 
 def upgraded(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
@@ -288,7 +291,8 @@ def upgraded(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, 
 def served_session(row: dict[str, Any], count: int) -> dict[str, Any]:
     """A session row as the API gives it: aware timestamps, and its count of messages."""
     stamps = {"created_at": aware(row["created_at"]), "updated_at": aware(row["updated_at"])}
-    return {**row, **ADDED_COLUMNS["chat_sessions"], **stamps, "message_count": count}
+    # The owner is not part of a session's answer.
+    return {**row, "chat_id": None, **stamps, "message_count": count}
 
 
 def served_message(row: dict[str, Any]) -> dict[str, Any]:
