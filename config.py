@@ -182,8 +182,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _signing_key_when_required(self) -> "Settings":
-        if self.auth_mode == "required" and not (self.secret_key and self.secret_key.get_secret_value()):
+        secret = self.secret_key.get_secret_value() if self.secret_key else ""
+        if self.auth_mode == "required" and not secret:
             raise ValueError("SECRET_KEY must be set when AUTH_MODE=required (it signs the access tokens)")
+        if secret and len(secret) < 32:
+            # RFC 7518 3.2: an HS256 key shorter than the hash is guessable offline from one token.
+            raise ValueError("SECRET_KEY must be at least 32 characters long (it signs the access tokens)")
         return self
 
     @field_validator("api_prefix")

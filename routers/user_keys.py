@@ -26,7 +26,10 @@ VENDOR_KEY_NOT_FOUND: Responses = {404: error_answer("No vendor key of yours wit
 
 class VendorKeyIn(RequestBody):
     provider: ProviderId
-    api_key: str = Field(min_length=1, max_length=1000, pattern=r"^\S+$", description="The vendor's API key")
+    # It is sent in an HTTP header: printable ASCII only.
+    api_key: str = Field(
+        min_length=1, max_length=1000, pattern=r"^[\x21-\x7e]+$", description="The vendor's API key"
+    )
 
 
 class VendorKeyOut(BaseModel):

@@ -17,10 +17,10 @@ from httpx_sse import aconnect_sse
 from app_factory import create_app
 from config import Settings
 from provider_registry import PROVIDERS
+from tests.accounts import SECRETS
 from tests.fakes.ollama_vendor import FakeOllamaVendor
 from tests.fakes.openai_vendor import FakeOpenAIVendor
 from tests.fakes.server import ServerThread
-from tests.accounts import SECRETS
 from tests.families import MODELS, Family
 from tests.postgres_server import postgres_server, server_program
 

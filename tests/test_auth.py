@@ -59,10 +59,14 @@ async def test_a_short_password_or_a_bad_email_is_refused_naming_the_field(api: 
     assert (email.status_code, email.json()["detail"][0]["loc"]) == (422, ["body", "email"])
 
 
-async def test_signing_in_gives_tokens_that_work_and_a_wrong_password_gives_a_401(api: httpx.AsyncClient) -> None:
+async def test_signing_in_gives_tokens_that_work_and_a_wrong_password_gives_a_401(
+    api: httpx.AsyncClient,
+) -> None:
     ada = await sign_up(api, "ada")
     wrong = await api.post("/auth/signin", json={"email": ada.email, "password": "not the password"})
-    unknown = await api.post("/auth/signin", json={"email": "who@example.com", "password": "not the password"})
+    unknown = await api.post(
+        "/auth/signin", json={"email": "who@example.com", "password": "not the password"}
+    )
     right = await api.post("/auth/signin", json={"email": ada.email, "password": ada.password})
     assert unauthorized(wrong) and unauthorized(unknown)
     assert wrong.json()["detail"] == unknown.json()["detail"] == "Wrong email or password"
@@ -100,7 +104,9 @@ async def test_a_refresh_token_gives_a_new_access_token(api: httpx.AsyncClient) 
     answer = await api.get("/auth/session", headers={"Authorization": f"Bearer {token}"})
     assert answer.json()["user"]["id"] == ada.id
     # A refresh token is not an access token, nor the other way round.
-    assert unauthorized(await api.get("/auth/session", headers={"Authorization": f"Bearer {ada.refresh_token}"}))
+    assert unauthorized(
+        await api.get("/auth/session", headers={"Authorization": f"Bearer {ada.refresh_token}"})
+    )
     assert unauthorized(await api.post("/auth/refresh", json={"refresh_token": ada.access_token}))
 
 
@@ -166,7 +172,9 @@ async def test_failed_sign_ins_are_limited_per_account(api: httpx.AsyncClient) -
 async def test_failed_sign_ins_are_limited_per_address_across_accounts(api: httpx.AsyncClient) -> None:
     # Four times the account limit (3) from one address, spread over accounts that do not exist.
     for number in range(12):
-        answer = await api.post("/auth/signin", json={"email": f"u{number}@example.com", "password": "guess1234"})
+        answer = await api.post(
+            "/auth/signin", json={"email": f"u{number}@example.com", "password": "guess1234"}
+        )
         assert answer.status_code == 401
     limited = await api.post("/auth/signin", json={"email": "fresh@example.com", "password": "guess1234"})
     assert limited.status_code == 429

@@ -79,7 +79,9 @@ async def alice_data(http: httpx.AsyncClient, alice: Account) -> AliceData:
     assert simple.status_code == 200, simple.text
     upload = await http.post("/api/v1/upload", files={"file": ("a.png", samples.png())}, headers=headers)
     key = await http.post(
-        "/user/keys", json={"provider": "deepseek", "api_key": secret("sk-alice-own-key-1234")}, headers=headers
+        "/user/keys",
+        json={"provider": "deepseek", "api_key": secret("sk-alice-own-key-1234")},
+        headers=headers,
     )
     api_key = await http.post("/auth/api-keys", json={"name": "alice's script"}, headers=headers)
     secret(api_key.json()["key"])
@@ -202,5 +204,8 @@ async def test_data_made_with_auth_off_is_handed_to_an_account_by_an_admin(
 async def test_the_openapi_schema_in_required_mode_is_the_same_set_of_routes(
     api: httpx.AsyncClient, client: httpx.AsyncClient
 ) -> None:
-    required_schema, off_schema = (await api.get("/openapi.json")).json(), (await client.get("/openapi.json")).json()
+    required_schema, off_schema = (
+        (await api.get("/openapi.json")).json(),
+        (await client.get("/openapi.json")).json(),
+    )
     assert operations(required_schema) == operations(off_schema)
