@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_routers(app, settings)
     settings.upload_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/uploads", UploadFiles(directory=settings.upload_dir), name="uploads")
-    app.openapi = _openapi_listing_providers(app, provider_ids(settings))  # type: ignore[method-assign]
+    app.openapi = _openapi_listing_providers(app, provider_ids(settings), settings)  # type: ignore[method-assign]
     return app
 
 
@@ -140,21 +140,43 @@ def _warn_if_open(settings: Settings) -> None:
         )
 
 
-def _openapi_listing_providers(app: FastAPI, ids: list[str]) -> Callable[[], dict[str, Any]]:
+def _openapi_listing_providers(
+    app: FastAPI, ids: list[str], settings: Settings
+) -> Callable[[], dict[str, Any]]:
     """`app.openapi` with the ProviderId schema listing this app's provider ids.
 
     They depend on the settings (extra vendors come from the environment), so no model can declare them.
+    With AUTH_MODE=required the operations that need a credential say so (Swagger UI's Authorize).
     """
     generate = app.openapi
+    public = {"/health", f"{settings.api_prefix}/health", *(f"/auth/{name}" for name in PUBLIC_AUTH)}
 
     def openapi() -> dict[str, Any]:
         first = app.openapi_schema is None
         schema = generate()  # cached by FastAPI after the first call
         if first:
             schema["components"]["schemas"]["ProviderId"]["enum"] = ids
+            if settings.auth_mode == "required":
+                _require_bearer(schema, public)
         return schema
 
     return openapi
+
+
+PUBLIC_AUTH = ("signup", "signin", "sso", "refresh")
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An access token (POST /auth/signin) or an API key (`lk-...`, POST /auth/api-keys)",
+}
+
+
+def _require_bearer(schema: dict[str, Any], public: set[str]) -> None:
+    schema["components"]["securitySchemes"] = {"bearer": BEARER}
+    for path, operations in schema["paths"].items():
+        if path not in public:
+            for operation in operations.values():
+                operation["security"] = [{"bearer": []}]
 
 
 def _json_safe(value: Any) -> Any:

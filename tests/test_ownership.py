@@ -209,3 +209,14 @@ async def test_the_openapi_schema_in_required_mode_is_the_same_set_of_routes(
         (await client.get("/openapi.json")).json(),
     )
     assert operations(required_schema) == operations(off_schema)
+    # Required mode tells Swagger UI which operations take the bearer credential; off mode has none.
+    secured = {
+        (method.upper(), path)
+        for path, item in required_schema["paths"].items()
+        for method, operation in item.items()
+        if operation.get("security") == [{"bearer": []}]
+    }
+    public = {("GET", "/health"), ("GET", "/api/v1/health")}
+    public |= {("POST", f"/auth/{name}") for name in ("signup", "signin", "sso", "refresh")}
+    assert set(operations(required_schema)) - secured == public
+    assert "securitySchemes" not in off_schema["components"]
