@@ -4,7 +4,6 @@ It signs people up and in (password or SSO), refreshes and revokes tokens, and p
 key a user's turn is sent with.
 """
 
-import logging
 import secrets
 from datetime import datetime
 
@@ -24,8 +23,6 @@ from auth.vendor_keys import VendorKeyCipher
 from config import Settings
 from provider_registry import ProviderRegistry
 from providers.base import LLMProvider
-
-logger = logging.getLogger(__name__)
 
 
 class AuthService:

@@ -158,6 +158,9 @@ async def test_user_b_cannot_chat_in_user_as_session_nor_send_user_as_upload(api
         "/api/v1/chat", json=chat_body(stream=False, session_id=data.session_id), headers=bob.headers
     )
     assert (into.status_code, into.json()["detail"]) == (404, f"Session {data.session_id} not found")
+    # Streamed, the refusal comes before the stream: nothing of B's is stored in A's session.
+    streamed = await api.post("/api/v1/chat", json=chat_body(session_id=data.session_id), headers=bob.headers)
+    assert (streamed.status_code, streamed.json()["detail"]) == (404, f"Session {data.session_id} not found")
     image = chat_body(stream=False)
     image["messages"][0]["images"] = [data.upload]
     sent = await api.post("/api/v1/chat", json=image, headers=bob.headers)
