@@ -13,11 +13,18 @@ import jwt
 
 from auth.errors import Unauthorized
 from config import OidcIssuer
+from models import ApiError
 
 # Signatures by a key pair only: an HS256 token would be checked with a public key as its secret.
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
 KEYS_TTL = 3600.0
 REFETCH_AFTER = 60.0
+
+
+class IssuerUnreachable(ApiError):
+    """The issuer's keys could not be fetched: its fault or the network's, not the token's."""
+
+    status_code = 502
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +83,9 @@ class OidcVerifier:
             response.raise_for_status()
             return jwt.PyJWKSet.from_dict(response.json())
         except (httpx2.HTTPError, ValueError, KeyError, jwt.PyJWKSetError) as exc:
-            raise Unauthorized(f"The issuer's keys could not be fetched: {type(exc).__name__}") from None
+            raise IssuerUnreachable(
+                f"The keys of the issuer {issuer.issuer} could not be fetched ({type(exc).__name__})"
+            ) from None
 
     async def _jwks_uri(self, issuer: OidcIssuer) -> str:
         response = await self._http.get(f"{issuer.issuer.rstrip('/')}/.well-known/openid-configuration")

@@ -33,6 +33,7 @@ NOT_SIGNED_IN: Responses = {
 }
 SIGNUP_CLOSED: Responses = {403: error_answer("Signing up is turned off (ALLOW_SIGNUP)")}
 EMAIL_TAKEN: Responses = {409: error_answer("An account with this email exists")}
+ISSUER_UNREACHABLE: Responses = {502: error_answer("The issuer's keys could not be fetched")}
 TOO_MANY: Responses = {429: error_answer("Too many failed sign-ins for this account or from this address")}
 NOT_ADMIN: Responses = {403: error_answer("Only an admin may do this")}
 KEY_NOT_FOUND: Responses = {404: error_answer("No API key of yours with this id")}
@@ -136,7 +137,9 @@ async def sign_in(body: Credentials, auth: Auth, request: Request) -> SignedInOu
     return _signed_in(user, tokens)
 
 
-@public_router.post("/sso", responses=responses(UNREADABLE_BODY, NOT_SIGNED_IN, SIGNUP_CLOSED))
+@public_router.post(
+    "/sso", responses=responses(UNREADABLE_BODY, NOT_SIGNED_IN, SIGNUP_CLOSED, ISSUER_UNREACHABLE)
+)
 async def sign_in_sso(body: SsoIn, auth: Auth) -> SignedInOut:
     """Sign in (or up) with an OpenID Connect ID token, verified against its issuer's published keys."""
     user, tokens = await auth.sign_in_sso(body.id_token)

@@ -123,3 +123,16 @@ async def test_sso_makes_no_account_when_signing_up_is_off(
     async with serve(make_settings(**sso_settings(issuer, allow_signup=False))) as http:
         answer = await http.post("/auth/sso", json={"id_token": issuer.id_token()})
     assert answer.status_code == 403
+
+
+async def test_an_issuer_whose_keys_cannot_be_fetched_is_a_502_naming_it(
+    serve: ServeApp, make_settings: SettingsFactory, issuer: Issuer
+) -> None:
+    token = issuer.id_token()
+    gone = {"issuer": issuer.url, "audience": AUDIENCE, "jwks_url": "http://127.0.0.1:9/keys"}
+    async with serve(make_settings(**required(oidc_issuers=[gone]))) as http:
+        answer = await http.post("/auth/sso", json={"id_token": token})
+    assert answer.status_code == 502
+    assert (
+        answer.json()["detail"] == f"The keys of the issuer {issuer.url} could not be fetched (ConnectError)"
+    )
