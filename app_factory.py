@@ -1,5 +1,6 @@
 """The app factory: everything is built from the settings it is given, inside the lifespan."""
 
+import ipaddress
 import logging
 import math
 import secrets
@@ -7,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -18,19 +19,34 @@ from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
 import database
+from auth.current_user import bearer_token, current_user, user_from_token
+from auth.service import AuthService
+from auth.store import file_owner
 from config import Settings, load_settings
 from generation.manager import GenerationManager
 from generation.redis_bus import RedisBus
 from media import remove_partial_uploads
 from models import ApiError, is_text
 from provider_registry import ProviderRegistry, provider_ids
-from routers import chat, health, models, providers, sessions, simple_chat, upload
+from routers import auth, chat, chats, health, models, providers, sessions, simple_chat, upload, user_keys
 
 logger = logging.getLogger(__name__)
 
 
 class UploadFiles(StaticFiles):
-    """Uploaded and generated media, served with `nosniff` so a browser never runs one as a page."""
+    """Uploaded and generated media, served with `nosniff` so a browser never runs one as a page.
+
+    With AUTH_MODE=required a file is served to its owner only; to anyone else it does not exist.
+    """
+
+    async def get_response(self, path: str, scope: Any) -> Response:
+        auth: AuthService = scope["app"].state.auth
+        if not auth.off:
+            request = Request(scope)
+            user = await user_from_token(bearer_token(request.headers.get("authorization")), auth)
+            if await auth.db.run_core(file_owner, path) != user.id:
+                raise HTTPException(404)
+        return await super().get_response(path, scope)
 
     def file_response(self, *args: Any, **kwargs: Any) -> Response:
         response = super().file_response(*args, **kwargs)
@@ -60,12 +76,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.database = db
         app.state.registry = registry
         app.state.manager = manager
+        app.state.auth = AuthService(settings, db)
+        _warn_if_open(settings)
         try:
             yield
         finally:
             await manager.drain(settings.shutdown_grace_seconds)
             await manager.close()
             await registry.aclose()
+            await app.state.auth.aclose()
             await db.close()
 
     app = FastAPI(
@@ -83,33 +102,81 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["X-Total-Count", "X-Ignored-Parameters"],
     )
     _add_error_handlers(app)
-    app.include_router(health.router)
-    # The simple chat API's routes are at the root, where API_PREFIX cannot be (config.py).
-    app.include_router(simple_chat.router)
-    for module in (providers, models, sessions, chat, upload):
-        app.include_router(module.router, prefix=settings.api_prefix)
-    app.include_router(health.api_router, prefix=settings.api_prefix)
+    _add_routers(app, settings)
     settings.upload_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/uploads", UploadFiles(directory=settings.upload_dir), name="uploads")
-    app.openapi = _openapi_listing_providers(app, provider_ids(settings))  # type: ignore[method-assign]
+    app.openapi = _openapi_listing_providers(app, provider_ids(settings), settings)  # type: ignore[method-assign]
     return app
 
 
-def _openapi_listing_providers(app: FastAPI, ids: list[str]) -> Callable[[], dict[str, Any]]:
+def _add_routers(app: FastAPI, settings: Settings) -> None:
+    # Every route but the health checks and signing up or in needs a credential with AUTH_MODE=required.
+    signed_in = [Depends(current_user)]
+    app.include_router(health.router)
+    app.include_router(auth.public_router)
+    app.include_router(auth.router)
+    # The simple chat API's routes are at the root, where API_PREFIX cannot be (config.py); so are
+    # seed 003's, with its own /models and /providers beside ours under API_PREFIX.
+    for module in (simple_chat, chats, user_keys, providers, models):
+        app.include_router(module.router, dependencies=signed_in)
+    for module in (providers, models, sessions, chat, upload):
+        app.include_router(module.router, prefix=settings.api_prefix, dependencies=signed_in)
+    app.include_router(health.api_router, prefix=settings.api_prefix)
+
+
+def _warn_if_open(settings: Settings) -> None:
+    """AUTH_MODE=off on an address other machines reach: say so at start."""
+    if settings.auth_mode != "off" or settings.backend_host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(settings.backend_host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        loopback = False
+    if not loopback:
+        logger.warning(
+            "AUTH_MODE=off on BACKEND_HOST=%s: anyone who reaches this port reads and deletes every chat "
+            "and spends the vendor keys; set AUTH_MODE=required (and SECRET_KEY) to require accounts",
+            settings.backend_host,
+        )
+
+
+def _openapi_listing_providers(
+    app: FastAPI, ids: list[str], settings: Settings
+) -> Callable[[], dict[str, Any]]:
     """`app.openapi` with the ProviderId schema listing this app's provider ids.
 
     They depend on the settings (extra vendors come from the environment), so no model can declare them.
+    With AUTH_MODE=required the operations that need a credential say so (Swagger UI's Authorize).
     """
     generate = app.openapi
+    public = {"/health", f"{settings.api_prefix}/health", *(f"/auth/{name}" for name in PUBLIC_AUTH)}
 
     def openapi() -> dict[str, Any]:
         first = app.openapi_schema is None
         schema = generate()  # cached by FastAPI after the first call
         if first:
             schema["components"]["schemas"]["ProviderId"]["enum"] = ids
+            if settings.auth_mode == "required":
+                _require_bearer(schema, public)
         return schema
 
     return openapi
+
+
+PUBLIC_AUTH = ("signup", "signin", "sso", "refresh")
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An access token (POST /auth/signin) or an API key (`lk-...`, POST /auth/api-keys)",
+}
+
+
+def _require_bearer(schema: dict[str, Any], public: set[str]) -> None:
+    schema["components"]["securitySchemes"] = {"bearer": BEARER}
+    for path, operations in schema["paths"].items():
+        if path not in public:
+            for operation in operations.values():
+                operation["security"] = [{"bearer": []}]
 
 
 def _json_safe(value: Any) -> Any:

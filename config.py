@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from cryptography.fernet import Fernet
 from dotenv import dotenv_values
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -48,6 +49,15 @@ LOCAL_FRONTEND_ORIGINS = [
 class ExtraProvider(BaseModel):
     api_key: str
     base_url: str
+
+
+class OidcIssuer(BaseModel):
+    """An OpenID Connect issuer whose ID tokens POST /auth/sso takes (auth/oidc.py)."""
+
+    issuer: str
+    audience: str
+    # Where its signing keys are; None: found through its discovery document.
+    jwks_url: str | None = None
 
 
 class Settings(BaseSettings):
@@ -119,6 +129,19 @@ class Settings(BaseSettings):
     default_model: str = "llama3.1:8b-instruct-q8_0"
     system_prompt_file: Path = Path(__file__).parent / "system_prompt.txt"
 
+    # Accounts (auth/): `off` serves one local user without credentials, as before accounts existed.
+    auth_mode: Literal["off", "required"] = "off"
+    secret_key: SecretStr | None = None
+    access_token_expire_minutes: int = Field(default=30, ge=1)
+    refresh_token_expire_days: int = Field(default=30, ge=1)
+    allow_signup: bool = True
+    oidc_issuers: Annotated[list[OidcIssuer], NoDecode] = []
+    # Fernet keys, newest first: the first encrypts, every one decrypts (rotation).
+    encryption_key: Annotated[list[SecretStr], NoDecode] = []
+    allow_operator_keys: bool = True
+    signin_max_failures: int = Field(default=5, ge=1)
+    signin_failure_window_seconds: int = Field(default=900, ge=1)
+
     extra_providers: dict[str, ExtraProvider] = {}
 
     @field_validator("cors_origins", mode="before")
@@ -130,6 +153,43 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("oidc_issuers", mode="before")
+    @classmethod
+    def _issuers_json(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("encryption_key", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _fernet_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for number, key in enumerate(value, 1):
+            try:
+                Fernet(key.get_secret_value())
+            except ValueError:
+                # The key itself is never echoed: it is a secret.
+                raise ValueError(
+                    f"key {number} is not a Fernet key (32 url-safe base64-encoded bytes; "
+                    "make one with `python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'`)"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _signing_key_when_required(self) -> "Settings":
+        secret = self.secret_key.get_secret_value() if self.secret_key else ""
+        if self.auth_mode == "required" and not secret:
+            raise ValueError("SECRET_KEY must be set when AUTH_MODE=required (it signs the access tokens)")
+        if secret and len(secret) < 32:
+            # RFC 7518 3.2: an HS256 key shorter than the hash is guessable offline from one token.
+            raise ValueError("SECRET_KEY must be at least 32 characters long (it signs the access tokens)")
+        return self
 
     @field_validator("api_prefix")
     @classmethod

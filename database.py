@@ -25,8 +25,10 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -88,10 +90,30 @@ class Base(DeclarativeBase):
     pass
 
 
+# The user every row made without accounts belongs to (AUTH_MODE=off); migration 0004 makes it.
+LOCAL_USER_ID = 1
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # None for the local user and for accounts made by SSO that gave no email.
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ChatSession(Base):
     __tablename__ = "chat_sessions"
-    # An id is never given again once its row is deleted (migration 0002).
-    __table_args__ = {"sqlite_autoincrement": True}
+    # An id is never given again once its row is deleted (migration 0002). A chat id names a chat
+    # of one user (migration 0004): two users may each have a chat "work".
+    __table_args__ = (
+        Index("ix_chat_sessions_user_chat_id", "user_id", "chat_id", unique=True),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -101,7 +123,11 @@ class ChatSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # Its id in the simple chat API (routers/simple_chat.py); sessions made elsewhere have none.
-    chat_id: Mapped[str | None] = mapped_column(String(100), index=True, unique=True)
+    chat_id: Mapped[str | None] = mapped_column(String(100))
+    # Named for migration 0004, which adds it to a table SQLite can only rebuild.
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", name="fk_chat_sessions_user_id"), default=LOCAL_USER_ID
+    )
 
     messages: Mapped[list["ChatMessage"]] = relationship(
         back_populates="session",
@@ -136,6 +162,70 @@ class ChatMessage(Base):
     documents: Mapped[list[str] | None] = mapped_column(JSON)
 
     session: Mapped[ChatSession] = relationship(back_populates="messages")
+
+
+class LoginSession(Base):
+    """A sign-in: its access and refresh tokens name it, and logging out revokes it."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiKey(Base):
+    """A personal API key (`lk-...`): only its SHA-256 is kept."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    tail: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SsoIdentity(Base):
+    """An account's identity at an OpenID Connect issuer (its `iss` and `sub`)."""
+
+    __tablename__ = "sso_identities"
+    __table_args__ = (Index("ix_sso_identities_issuer_subject", "issuer", "subject", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255))
+
+
+class VendorKey(Base):
+    """A user's own API key for a provider, Fernet-encrypted (auth/vendor_keys.py)."""
+
+    __tablename__ = "user_vendor_keys"
+    __table_args__ = (
+        Index("ix_user_vendor_keys_user_provider", "user_id", "provider", unique=True),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    provider: Mapped[str] = mapped_column(String(64))
+    encrypted_key: Mapped[str] = mapped_column(Text)
+    tail: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UploadOwner(Base):
+    """Who an uploaded or generated file under uploads/ belongs to, by its stored name."""
+
+    __tablename__ = "upload_owners"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
 
 
 SESSIONS = cast(Table, ChatSession.__table__)
@@ -319,7 +409,9 @@ _INSERT_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_o
 _TOUCH_SESSION = update(SESSIONS).where(SESSIONS.c.id == bindparam("session_id_"))
 _UPDATE_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("message_id_"))
 _UPDATE_STREAMING = _UPDATE_MESSAGE.where(MESSAGES.c.status == "streaming")
-_SESSION_PROMPT = select(SESSIONS.c.system_prompt).where(SESSIONS.c.id == bindparam("session_id_"))
+_SESSION_PROMPT = select(SESSIONS.c.system_prompt, SESSIONS.c.user_id).where(
+    SESSIONS.c.id == bindparam("session_id_")
+)
 _SESSION_HISTORY = (
     select(MESSAGES).where(MESSAGES.c.session_id == bindparam("session_id_")).order_by(MESSAGES.c.id)
 )
@@ -336,23 +428,31 @@ def create_session(
     model: str,
     system_prompt: str | None = None,
     chat_id: str | None = None,
+    user_id: int = LOCAL_USER_ID,
 ) -> int:
     """Insert a session and return its id (Core: a chat turn builds no ORM object for it)."""
     fields = {"title": title, "provider": provider, "model": model, "system_prompt": system_prompt}
-    return int(db.execute(_INSERT_SESSION, {**fields, "chat_id": chat_id}).scalar_one())
+    return int(db.execute(_INSERT_SESSION, {**fields, "chat_id": chat_id, "user_id": user_id}).scalar_one())
 
 
-def session_prompt(db: SqlRunner, session_id: int) -> Row[tuple[str | None]] | None:
-    """A session's system prompt (one column, Core), or None when there is no such session."""
+def session_prompt(db: SqlRunner, session_id: int) -> Row[Any, Any] | None:
+    """A session's system prompt and owner (Core), or None when there is no such session."""
     return db.execute(_SESSION_PROMPT, {"session_id_": session_id}).first()
 
 
-def get_session(db: Session, session_id: int) -> ChatSession | None:
-    return db.get(ChatSession, session_id)
+def get_session(db: Session, session_id: int, user_id: int | None = None) -> ChatSession | None:
+    """The session `session_id`; with `user_id`, only if it is that user's."""
+    row = db.get(ChatSession, session_id)
+    return row if row is not None and user_id in (None, row.user_id) else None
 
 
 def list_sessions(
-    db: Session, *, skip: int = 0, limit: int | None = None, with_chat_id: bool = False
+    db: Session,
+    *,
+    skip: int = 0,
+    limit: int | None = None,
+    with_chat_id: bool = False,
+    user_id: int = LOCAL_USER_ID,
 ) -> Sequence[tuple[ChatSession, int]]:
     """Sessions with their message counts, most recently active first; `with_chat_id`: those that have one."""
     counts = (
@@ -361,6 +461,7 @@ def list_sessions(
     query = (
         select(ChatSession, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.session_id == ChatSession.id)
+        .where(ChatSession.user_id == user_id)
         .order_by(ChatSession.updated_at.desc(), ChatSession.id.desc())
         .offset(skip)
         .limit(limit)
@@ -370,12 +471,15 @@ def list_sessions(
     return [(row, int(n)) for row, n in db.execute(query).all()]
 
 
-def session_by_chat_id(db: Session, chat_id: str) -> ChatSession | None:
-    return db.scalar(select(ChatSession).where(ChatSession.chat_id == chat_id))
+def session_by_chat_id(db: Session, chat_id: str, user_id: int = LOCAL_USER_ID) -> ChatSession | None:
+    return db.scalar(
+        select(ChatSession).where(ChatSession.chat_id == chat_id, ChatSession.user_id == user_id)
+    )
 
 
-def count_sessions(db: Session) -> int:
-    return int(db.scalar(select(func.count()).select_from(ChatSession)) or 0)
+def count_sessions(db: Session, user_id: int = LOCAL_USER_ID) -> int:
+    query = select(func.count()).select_from(ChatSession).where(ChatSession.user_id == user_id)
+    return int(db.scalar(query) or 0)
 
 
 def count_messages(db: Session, session_id: int) -> int:
@@ -395,9 +499,15 @@ def delete_session(db: Session, session_id: int) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def delete_all_sessions(db: Session) -> None:
-    db.execute(delete(ChatMessage))
-    db.execute(delete(ChatSession))
+def session_ids(db: Session, user_id: int) -> list[int]:
+    return list(db.scalars(select(ChatSession.id).where(ChatSession.user_id == user_id)))
+
+
+def delete_all_sessions(db: Session, user_id: int = LOCAL_USER_ID) -> None:
+    """Delete a user's sessions and their messages (ON DELETE CASCADE)."""
+    owned = select(ChatSession.id).where(ChatSession.user_id == user_id)
+    db.execute(delete(ChatMessage).where(ChatMessage.session_id.in_(owned)))
+    db.execute(delete(ChatSession).where(ChatSession.user_id == user_id))
 
 
 def truncate_from(db: Session, session_id: int, message_id: int) -> bool:
@@ -435,6 +545,16 @@ def add_messages(
 
 def get_message(db: Session, message_id: int) -> ChatMessage | None:
     return db.get(ChatMessage, message_id)
+
+
+def owned_message(db: Session, message_id: int, user_id: int) -> ChatMessage | None:
+    """The message `message_id` if its session is `user_id`'s."""
+    query = (
+        select(ChatMessage)
+        .join(ChatSession, ChatSession.id == ChatMessage.session_id)
+        .where(ChatMessage.id == message_id, ChatSession.user_id == user_id)
+    )
+    return db.scalar(query)
 
 
 def update_message(db: SqlRunner, /, message_id: int, **fields: Any) -> None:

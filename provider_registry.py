@@ -2,8 +2,11 @@
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from config import ExtraProvider, Settings
@@ -25,6 +28,9 @@ from providers.openrouter import OpenRouterProvider
 from providers.siliconflow import SiliconFlowProvider
 
 logger = logging.getLogger(__name__)
+
+# Providers built for users' own keys kept at once; the least recently used is closed past it.
+MAX_KEYED_PROVIDERS = 256
 
 PROVIDERS: dict[str, type[LLMProvider]] = {
     cls.id: cls
@@ -95,6 +101,10 @@ class ProviderRegistry:
         self._cache: dict[str, tuple[float, list[ModelInfo]]] = {}
         self._answered: dict[str, float] = {}  # when each vendor without a key last answered
         self._probes: dict[str, asyncio.Task[None]] = {}
+        # A user's own vendor key gets a provider of its own (a client and pool sending that key),
+        # found again by a digest of provider and key: the key itself is no dict key kept in memory.
+        self._keyed: OrderedDict[str, LLMProvider] = OrderedDict()
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def prepare(self) -> None:
         """Build the configured vendors' pooled clients now, off the event loop, not on first use."""
@@ -164,6 +174,23 @@ class ProviderRegistry:
         await self.refresh(provider_id)
         return self.get(provider_id)
 
+    def with_key(self, provider_id: str, api_key: str) -> LLMProvider:
+        """The provider `provider_id` sending `api_key` instead of the operator's (built once per key)."""
+        digest = hashlib.sha256(f"{provider_id}\0{api_key}".encode()).hexdigest()
+        keyed = self._keyed.get(digest)
+        if keyed is None:
+            base = self.known(provider_id)
+            keyed = type(base)(dataclasses.replace(base.settings, api_key=api_key))
+            self._keyed[digest] = keyed
+            if len(self._keyed) > MAX_KEYED_PROVIDERS:
+                _, evicted = self._keyed.popitem(last=False)
+                # A reply still streaming through it is cut: that takes this many keys in use at once.
+                task = asyncio.get_running_loop().create_task(evicted.aclose())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+        self._keyed.move_to_end(digest)
+        return keyed
+
     async def models(self, provider_id: str) -> ModelListing:
         """The vendor's models, cached for MODEL_CACHE_TTL; its fallback list when unreachable."""
         provider = self.known(provider_id)
@@ -192,7 +219,8 @@ class ProviderRegistry:
             probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await probe
-        await asyncio.gather(*(p.aclose() for p in self._providers.values()))
+        await asyncio.gather(*(p.aclose() for p in [*self._providers.values(), *self._keyed.values()]))
+        await asyncio.gather(*self._closing)
 
 
 def provider_settings(

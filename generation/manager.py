@@ -6,12 +6,14 @@ pings quiet streams and keeps the Redis leases, so none of that costs the per-ch
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import database
+from auth.store import own_session_files
 from config import Settings
 from generation.event_log import Event
 from generation.prompt_file import PromptFile
@@ -74,6 +76,7 @@ class GenerationManager:
             request=request,
             upload_dir=self.settings.upload_dir,
             reply=reply,
+            own_files=functools.partial(self._own_files, session_id),
         )
         if self.bus is not None:
             generation.log.mirror = self.bus.mirror(generation.message_id)
@@ -84,6 +87,9 @@ class GenerationManager:
             self._drive(generation), name=f"generation-{generation.message_id}"
         )
         return generation
+
+    async def _own_files(self, session_id: int, names: list[str]) -> None:
+        await self.db.run_core(own_session_files, session_id, names)
 
     async def _drive(self, generation: Generation) -> None:
         try:

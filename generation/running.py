@@ -9,6 +9,7 @@ path does no I/O and arms no timer.
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import media
@@ -41,12 +42,15 @@ class Generation:
         request: ProviderRequest,
         upload_dir: Path,
         reply: Reply | None = None,
+        own_files: Callable[[list[str]], Awaitable[None]] | None = None,
     ) -> None:
         self.session_id = session_id
         self.message_id = message_id
         self.provider = provider
         self.request = request
         self.upload_dir = upload_dir
+        # Records generated files as the session owner's (files under uploads/, by name).
+        self.own_files = own_files
         self.reply = reply or Reply()
         self.log = EventLog()
         self.log.extend(opening(session_id, message_id))
@@ -97,6 +101,8 @@ class Generation:
             async for event in self.provider.stream(request):
                 if type(event) is GeneratedMedia:
                     event = await stored_media(event, self.upload_dir)
+                    if self.own_files is not None:
+                        await self.own_files([url.removeprefix(media.UPLOAD_PREFIX) for url in event.urls])
                 first = not self.pace.has_output
                 self._apply(event)
                 if first and self.pace.has_output:

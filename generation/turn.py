@@ -17,12 +17,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 import database
+from auth.service import AuthService
+from auth.store import owned_files
 from generation.manager import GenerationManager
 from generation.recovery import ServiceDraining
 from generation.reply import Reply
 from generation.running import Generation
-from media import check_media
-from models import MEDIA_FIELDS, ApiError, ChatRequest
+from media import UPLOAD_PREFIX, MediaError, check_media, media_items
+from models import MEDIA_FIELDS, ApiError, ChatMessageIn, ChatRequest
 from provider_registry import ProviderRegistry
 from providers.base import LLMProvider, ProviderRequest, Turn
 
@@ -93,28 +95,67 @@ def default_title(body: ChatRequest) -> str:
     return (text[:47] + "...") if len(text) > 50 else (text or "New Chat")
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Whose turn it is: the session's owner, and the accounts service that picks their vendor key.
+
+    Without a service (tests that start turns themselves), the operator's keys serve the turn.
+    """
+
+    user_id: int = database.LOCAL_USER_ID
+    auth: AuthService | None = None
+
+    async def provider(self, registry: ProviderRegistry, provider_id: str) -> LLMProvider:
+        if self.auth is None:
+            return await registry.ready(provider_id)
+        return await self.auth.provider_for(self.user_id, provider_id, registry)
+
+
+LOCAL = Caller()
+
+
 async def start_turn(
-    manager: GenerationManager, registry: ProviderRegistry, body: ChatRequest, *, chat_id: str | None = None
+    manager: GenerationManager,
+    registry: ProviderRegistry,
+    body: ChatRequest,
+    *,
+    chat_id: str | None = None,
+    caller: Caller = LOCAL,
 ) -> Started:
     """Store the new message(s), create the assistant row, and launch its generation.
 
     A new session (no `session_id`) gets `chat_id`, its id in the simple chat API, if one is given,
-    and SYSTEM_PROMPT_FILE's prompt if the request gives none.
+    and SYSTEM_PROMPT_FILE's prompt if the request gives none. An existing session must be the caller's.
     """
     if manager.draining:
         raise ServiceDraining()
-    provider = await registry.ready(body.message_provider or body.provider)
+    provider = await caller.provider(registry, body.message_provider or body.provider)
     model = body.message_model or body.model
     params, media, ignored = split_options(body.sent_options(), provider, model)
     provider.check_params(params, model)
     # Media the provider cannot take (or a path outside uploads/) is refused before anything is stored.
     await check_media(body.messages, provider.media, provider.label, manager.settings.upload_dir)
+    if caller.auth is not None and not caller.auth.off:
+        await _check_own_uploads(manager, caller.user_id, body.messages)
     if body.session_id is None and body.system_prompt is None:
         body = body.model_copy(update={"system_prompt": await manager.default_prompt.read()})
     # Once stored, the turn is launched even if this request is cancelled meanwhile: a stored
     # `streaming` row always has a generation that ends it.
-    launching = asyncio.ensure_future(_store_and_launch(manager, body, provider, params, media, chat_id))
+    launching = asyncio.ensure_future(
+        _store_and_launch(manager, body, provider, params, media, chat_id, caller.user_id)
+    )
     return Started(await asyncio.shield(launching), ignored)
+
+
+async def _check_own_uploads(manager: GenerationManager, user_id: int, messages: list[ChatMessageIn]) -> None:
+    """Another user's upload is refused as if it did not exist."""
+    urls = [url for message in messages for _, url in media_items(message) if url.startswith(UPLOAD_PREFIX)]
+    if not urls:
+        return
+    owned = await manager.db.run_core(owned_files, user_id, [url.removeprefix(UPLOAD_PREFIX) for url in urls])
+    for url in urls:
+        if url.removeprefix(UPLOAD_PREFIX) not in owned:
+            raise MediaError(f"Uploaded file not found: {url}")
 
 
 async def _store_and_launch(
@@ -124,9 +165,10 @@ async def _store_and_launch(
     params: dict[str, Any],
     media: dict[str, Any],
     chat_id: str | None = None,
+    user_id: int = database.LOCAL_USER_ID,
 ) -> Generation:
     model = body.message_model or body.model
-    stored = await manager.db.run_core(_store_turn, body, provider.id, model, chat_id)
+    stored = await manager.db.run_core(_store_turn, body, provider.id, model, chat_id, user_id)
     turns = (
         *stored.history,
         *(
@@ -160,7 +202,7 @@ class StoredTurn:
 
 
 def _store_turn(
-    db: Connection, body: ChatRequest, provider_id: str, model: str, chat_id: str | None
+    db: Connection, body: ChatRequest, provider_id: str, model: str, chat_id: str | None, user_id: int
 ) -> StoredTurn:
     """One unit of work: find or create the session, read its history, insert the new rows."""
     if body.session_id is None:
@@ -171,12 +213,13 @@ def _store_turn(
             model=body.model,
             system_prompt=body.system_prompt,
             chat_id=chat_id,
+            user_id=user_id,
         )
         system_prompt = body.system_prompt
         history: list[Turn] = []  # a session made just now has no history to read back
     else:
         session_id = body.session_id
-        system_prompt, history = _session_context(db, session_id, provider_id)
+        system_prompt, history = _session_context(db, session_id, provider_id, user_id=user_id)
     rows = [_row(m.role, m.content, m.images, m.videos, m.audios, m.documents) for m in body.messages]
     rows.append(_row("assistant", "", provider=provider_id, model=model, status="streaming"))
     *_, reply_id = database.add_messages(db, session_id, rows, touch=body.session_id is not None)
@@ -184,11 +227,14 @@ def _store_turn(
 
 
 def _session_context(
-    db: database.SqlRunner, session_id: int, provider: str, before: int | None = None
+    db: database.SqlRunner, session_id: int, provider: str, before: int | None = None, *, user_id: int
 ) -> tuple[str | None, list[Turn]]:
-    """A session's system prompt and its stored turns before `before` that are context for `provider`."""
+    """A session's system prompt and its stored turns before `before` that are context for `provider`.
+
+    Another user's session is not found.
+    """
     session = database.session_prompt(db, session_id)
-    if session is None:
+    if session is None or session.user_id != user_id:
         raise database.NotFoundError(f"Session {session_id} not found")
     rows = database.session_history(db, session_id)
     earlier = [m for m in rows if _in_context(m) and (before is None or m.id < before)]
@@ -233,11 +279,9 @@ class NotContinuable(ApiError):
     status_code = 409
 
 
-def _reopen_reply(
-    db: Session, message_id: int, registry: ProviderRegistry
-) -> tuple[database.ChatMessage, LLMProvider, str | None, list[Turn]]:
-    """One unit of work: check the reply can be continued, read what came before, mark it streaming."""
-    row = database.get_message(db, message_id)
+def continuable(db: Session, message_id: int, user_id: int) -> database.ChatMessage:
+    """The caller's assistant message `message_id`, if it can be continued."""
+    row = database.owned_message(db, message_id, user_id)
     if row is None or row.role != "assistant":
         raise database.NotFoundError(f"Assistant message {message_id} not found")
     if row.status not in CONTINUABLE and row.finish_reason != "length":
@@ -245,28 +289,39 @@ def _reopen_reply(
             f"Message {message_id} is {row.status} (finish_reason {row.finish_reason}); "
             "only stopped, error, interrupted or length-limited replies can be continued"
         )
-    # A vendor no longer configured is refused before the row changes.
-    provider = registry.get(row.provider or "")
-    system_prompt, history = _session_context(db, row.session_id, provider.id, before=row.id)
+    return row
+
+
+def _reopen_reply(
+    db: Session, message_id: int, provider: LLMProvider, user_id: int
+) -> tuple[database.ChatMessage, str | None, list[Turn]]:
+    """One unit of work: check the reply can be continued, read what came before, mark it streaming."""
+    row = continuable(db, message_id, user_id)
+    system_prompt, history = _session_context(db, row.session_id, provider.id, before=row.id, user_id=user_id)
     database.update_message(db, row.id, status="streaming", error=None, finish_reason=None)
-    return row, provider, system_prompt, history
+    return row, system_prompt, history
 
 
-async def start_continue(manager: GenerationManager, registry: ProviderRegistry, message_id: int) -> Started:
+async def start_continue(
+    manager: GenerationManager, registry: ProviderRegistry, message_id: int, *, caller: Caller = LOCAL
+) -> Started:
     """Ask the model to go on with an incomplete reply, appending to the same message."""
     if manager.draining:
         raise ServiceDraining()
     if message_id in manager.active:
         raise NotContinuable(f"Message {message_id} is still generating")
     # As in start_turn: a row marked streaming again is always driven by a generation.
-    launching = asyncio.ensure_future(_reopen_and_launch(manager, registry, message_id))
+    launching = asyncio.ensure_future(_reopen_and_launch(manager, registry, message_id, caller))
     return Started(await asyncio.shield(launching), [])
 
 
 async def _reopen_and_launch(
-    manager: GenerationManager, registry: ProviderRegistry, message_id: int
+    manager: GenerationManager, registry: ProviderRegistry, message_id: int, caller: Caller
 ) -> Generation:
-    row, provider, system_prompt, history = await manager.db.run(_reopen_reply, message_id, registry)
+    # A vendor no longer configured (or no key of the caller's) is refused before the row changes.
+    found = await manager.db.run(continuable, message_id, caller.user_id)
+    provider = await caller.provider(registry, found.provider or "")
+    row, system_prompt, history = await manager.db.run(_reopen_reply, message_id, provider, caller.user_id)
     turns = (*history, Turn("assistant", row.content), Turn("user", CONTINUE_PROMPT))
     request = ProviderRequest(model=row.model or "", messages=turns, system_prompt=system_prompt)
     return await manager.launch(row.session_id, row.id, provider, request, Reply.continuing(row))

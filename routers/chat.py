@@ -11,10 +11,11 @@ from fastapi import APIRouter, Header, Query, Response
 from pydantic import WithJsonSchema
 
 import database
+from auth.current_user import Auth, CurrentUser
 from generation.manager import GenerationManager
 from generation.reply import replay_log
 from generation.running import Generation
-from generation.turn import Started, start_continue, start_turn
+from generation.turn import Caller, Started, start_continue, start_turn
 from generation.watchdogs import STOPPED
 from models import ApiError, ChatRequest, ChatResponse, ContinueRequest, MessageOut
 from routers.deps import Db, Manager, MessageId, Registry
@@ -81,10 +82,15 @@ TURN_REFUSED = responses(UNREADABLE_BODY, UNUSABLE_PROVIDER, VENDOR_FAILED, DRAI
     responses=responses(SSE_OR_JSON, TURN_REFUSED, UNUSABLE_MEDIA, SESSION_NOT_FOUND),
 )
 async def chat(
-    body: ChatRequest, registry: Registry, manager: Manager, resumable: bool = RESUMABLE
+    body: ChatRequest,
+    registry: Registry,
+    manager: Manager,
+    user: CurrentUser,
+    auth: Auth,
+    resumable: bool = RESUMABLE,
 ) -> Response:
     """Send new message(s) and get the reply, streamed as SSE (default) or as one JSON object."""
-    started = await start_turn(manager, registry, body)
+    started = await start_turn(manager, registry, body, caller=Caller(user.id, auth))
     return await _answer(started, body.stream, manager, resumable=resumable)
 
 
@@ -97,11 +103,13 @@ async def continue_reply(
     message_id: MessageId,
     registry: Registry,
     manager: Manager,
+    user: CurrentUser,
+    auth: Auth,
     body: ContinueRequest | None = None,
     resumable: bool = RESUMABLE,
 ) -> Response:
     """Ask the model to go on with a stopped, failed, interrupted or length-cut reply (same message)."""
-    started = await start_continue(manager, registry, message_id)
+    started = await start_continue(manager, registry, message_id, caller=Caller(user.id, auth))
     return await _answer(started, body.stream if body else True, manager, resumable=resumable)
 
 
@@ -132,6 +140,7 @@ async def resume(
     message_id: MessageId,
     manager: Manager,
     db: Db,
+    user: CurrentUser,
     last_event_id: int = Query(0, ge=0, le=MAX_EVENT_NUMBER, description="Resume after this event number"),
     # A header is sent or not, never as null: its schema is an integer, not integer-or-null.
     last_event_header: Annotated[
@@ -143,7 +152,7 @@ async def resume(
     """Replay the events after `Last-Event-ID` (or `?last_event_id=`), then follow live."""
     after = last_event_header if last_event_header is not None else last_event_id
     # The row decides whether the reply exists: a deleted one is not replayed from any log.
-    message = await db.run(database.get_message, message_id)
+    message = await db.run(database.owned_message, message_id, user.id)
     if message is None or message.role != "assistant":
         raise database.NotFoundError(f"Assistant message {message_id} not found")
     generation = manager.get(message_id)
@@ -158,8 +167,11 @@ async def resume(
 
 
 @router.post("/{message_id}/stop", responses=responses(MESSAGE_NOT_FOUND, NOT_GENERATING))
-async def stop(message_id: MessageId, manager: Manager, db: Db) -> MessageOut:
+async def stop(message_id: MessageId, manager: Manager, db: Db, user: CurrentUser) -> MessageOut:
     """End a running generation now, keeping its partial text (status `stopped`)."""
+    message = await db.run(database.owned_message, message_id, user.id)
+    if message is None:
+        raise database.NotFoundError(f"Message {message_id} not found")
     generation = manager.get(message_id)
     if generation is not None and generation.abort(STOPPED):
         await generation.done.wait()

@@ -36,6 +36,9 @@ def _error(description: str, model: type[BaseModel] = ErrorOut, **extra: Any) ->
     return {"model": model, "description": description, **extra}
 
 
+error_answer = _error  # for the routers that declare error families of their own
+
+
 def responses(*families: Responses) -> Responses:
     """The families merged for one route; a status in several keeps each family's description."""
     merged: Responses = {}

@@ -2,11 +2,12 @@
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 import database
+from auth.current_user import current_user
 from config import Settings
 from models import HealthOut, ModelOut
 from routers.deps import AppSettings, Db, Registry
@@ -69,7 +70,7 @@ class HelpOut(BaseModel):
     not_configured: list[UnconfiguredOut]
 
 
-@api_router.get("/help")
+@api_router.get("/help", dependencies=[Depends(current_user)])
 async def service_help(settings: AppSettings, registry: Registry) -> HelpOut:
     """The configured providers with their models (the vendors' lists, cached); how to configure the rest."""
     await registry.refresh()

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Query, Response, status
 from sqlalchemy.orm import Session
 
 import database
+from auth.current_user import CurrentUser
 from models import MAX_ROW_ID, MessageOut, SessionCreate, SessionDetail, SessionOut, SessionUpdate
 from routers.deps import Db, Manager, MessageId, Registry, SessionId
 from routers.errors import MESSAGE_NOT_FOUND, SESSION_NOT_FOUND, UNKNOWN_PROVIDER, UNREADABLE_BODY, responses
@@ -11,8 +12,9 @@ from routers.errors import MESSAGE_NOT_FOUND, SESSION_NOT_FOUND, UNKNOWN_PROVIDE
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
 
-def _require(db: Session, session_id: int) -> database.ChatSession:
-    row = database.get_session(db, session_id)
+def owned_session(db: Session, session_id: int, user_id: int) -> database.ChatSession:
+    """The caller's session; another user's is not found, exactly as one that does not exist."""
+    row = database.get_session(db, session_id, user_id)
     if row is None:
         raise database.NotFoundError(f"Session {session_id} not found")
     return row
@@ -21,6 +23,7 @@ def _require(db: Session, session_id: int) -> database.ChatSession:
 @router.get("")
 async def list_sessions(
     db: Db,
+    user: CurrentUser,
     response: Response,
     # No more rows than ids; past 2**63 SQLite could not even bind the offset.
     skip: int = Query(0, ge=0, le=MAX_ROW_ID),
@@ -29,9 +32,9 @@ async def list_sessions(
     """Sessions, most recently active first; the total is in `X-Total-Count`."""
 
     def read(session: Session) -> tuple[list[SessionOut], int]:
-        rows = database.list_sessions(session, skip=skip, limit=limit)
+        rows = database.list_sessions(session, skip=skip, limit=limit, user_id=user.id)
         page = [SessionOut.model_validate(row).model_copy(update={"message_count": n}) for row, n in rows]
-        return page, database.count_sessions(session)
+        return page, database.count_sessions(session, user.id)
 
     page, total = await db.run(read)
     response.headers["X-Total-Count"] = str(total)
@@ -39,11 +42,11 @@ async def list_sessions(
 
 
 @router.get("/{session_id}", responses=SESSION_NOT_FOUND)
-async def get_session(db: Db, manager: Manager, session_id: SessionId) -> SessionDetail:
+async def get_session(db: Db, manager: Manager, user: CurrentUser, session_id: SessionId) -> SessionDetail:
     """A session with its messages, oldest first; a reply still running reads as it stands now."""
 
     def read(session: Session) -> SessionDetail:
-        row = _require(session, session_id)
+        row = owned_session(session, session_id, user.id)
         messages = [MessageOut.model_validate(m) for m in database.session_history(session, session_id)]
         summary = SessionOut.model_validate(row).model_dump(exclude={"message_count"})
         return SessionDetail(**summary, message_count=len(messages), messages=messages)
@@ -60,7 +63,9 @@ async def get_session(db: Db, manager: Manager, session_id: SessionId) -> Sessio
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=responses(UNREADABLE_BODY, UNKNOWN_PROVIDER))
-async def create_session(db: Db, registry: Registry, manager: Manager, body: SessionCreate) -> SessionOut:
+async def create_session(
+    db: Db, registry: Registry, manager: Manager, user: CurrentUser, body: SessionCreate
+) -> SessionOut:
     """Create an empty session; its provider must be one this service knows (configured or not).
 
     Without a system prompt (null, not ""), it gets SYSTEM_PROMPT_FILE's, if that file has one.
@@ -71,16 +76,16 @@ async def create_session(db: Db, registry: Registry, manager: Manager, body: Ses
         fields["system_prompt"] = await manager.default_prompt.read()
 
     def create(session: Session) -> SessionOut:
-        created = database.create_session(session, **fields)
-        return SessionOut.model_validate(_require(session, created))
+        created = database.create_session(session, **fields, user_id=user.id)
+        return SessionOut.model_validate(owned_session(session, created, user.id))
 
     return await db.run(create)
 
 
 @router.patch("/{session_id}", responses=responses(UNREADABLE_BODY, SESSION_NOT_FOUND))
-async def rename_session(db: Db, session_id: SessionId, body: SessionUpdate) -> SessionOut:
+async def rename_session(db: Db, user: CurrentUser, session_id: SessionId, body: SessionUpdate) -> SessionOut:
     def rename(session: Session) -> SessionOut:
-        row = database.rename_session(session, _require(session, session_id), body.title)
+        row = database.rename_session(session, owned_session(session, session_id, user.id), body.title)
         count = database.count_messages(session, session_id)
         return SessionOut.model_validate(row).model_copy(update={"message_count": count})
 
@@ -88,9 +93,9 @@ async def rename_session(db: Db, session_id: SessionId, body: SessionUpdate) -> 
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT, responses=SESSION_NOT_FOUND)
-async def delete_session(db: Db, manager: Manager, session_id: SessionId) -> None:
+async def delete_session(db: Db, manager: Manager, user: CurrentUser, session_id: SessionId) -> None:
     """Delete a session and its messages; a reply still being generated for it is stopped."""
-    await db.run(_require, session_id)
+    await db.run(owned_session, session_id, user.id)
     manager.stop_session(session_id)
     await db.run(database.delete_session, session_id)
 
@@ -100,15 +105,19 @@ async def delete_session(db: Db, manager: Manager, session_id: SessionId) -> Non
     status_code=status.HTTP_204_NO_CONTENT,
     responses=responses(SESSION_NOT_FOUND, MESSAGE_NOT_FOUND),
 )
-async def truncate_session(db: Db, manager: Manager, session_id: SessionId, message_id: MessageId) -> None:
+async def truncate_session(
+    db: Db, manager: Manager, user: CurrentUser, session_id: SessionId, message_id: MessageId
+) -> None:
     """Delete a message and every later one of the session (edit and regenerate)."""
-    await db.run(_require, session_id)
+    await db.run(owned_session, session_id, user.id)
     manager.stop_session(session_id, from_message=message_id)
     if not await db.run(database.truncate_from, session_id, message_id):
         raise database.NotFoundError(f"Message {message_id} not found in session {session_id}")
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_all_sessions(db: Db, manager: Manager) -> None:
-    manager.stop_all()
-    await db.run(database.delete_all_sessions)
+async def delete_all_sessions(db: Db, manager: Manager, user: CurrentUser) -> None:
+    """Delete the caller's sessions and their messages; their replies still being generated are stopped."""
+    for session_id in await db.run(database.session_ids, user.id):
+        manager.stop_session(session_id)
+    await db.run(database.delete_all_sessions, user.id)

@@ -17,9 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import database
+from auth.current_user import Auth, CurrentUser
 from config import Settings
 from generation.manager import GenerationManager
-from generation.turn import Started, start_turn
+from generation.turn import Caller, Started, start_turn
 from models import ApiError, ChatRequest, RequestBody
 from provider_registry import ProviderRegistry
 from routers.deps import AppSettings, Db, Manager, Registry
@@ -149,43 +150,58 @@ async def api_info(settings: AppSettings) -> ApiInfoOut:
     responses=responses(UNREADABLE_BODY, INVALID_CHAT_ID, UNUSABLE_PROVIDER, VENDOR_FAILED, DRAINING),
 )
 async def simple_chat(
-    body: SimpleChatIn, registry: Registry, manager: Manager, settings: AppSettings
+    body: SimpleChatIn,
+    registry: Registry,
+    manager: Manager,
+    settings: AppSettings,
+    user: CurrentUser,
+    auth: Auth,
 ) -> SimpleChatOut:
     """Send a message, get the whole reply. A `chat_id` no chat has yet starts a chat with that id."""
     chat_id = check_chat_id(body.chat_id) if body.chat_id else str(uuid.uuid4())
-    reply = await _reply(manager, registry, settings, chat_id, body.message)
+    reply = await _reply(manager, registry, settings, chat_id, body.message, Caller(user.id, auth))
     return SimpleChatOut(response=reply.content, chat_id=chat_id)
 
 
 async def _reply(
-    manager: GenerationManager, registry: ProviderRegistry, settings: Settings, chat_id: str, message: str
+    manager: GenerationManager,
+    registry: ProviderRegistry,
+    settings: Settings,
+    chat_id: str,
+    message: str,
+    caller: Caller,
 ) -> database.ChatMessage:
     """The stored reply to `message` in the chat `chat_id`, which is made now if it does not exist."""
     try:
-        started = await _start(manager, registry, settings, chat_id, message)
+        started = await _start(manager, registry, settings, chat_id, message, caller)
     except IntegrityError:
         # Another request made a chat with this id just now: this message goes on in it.
-        started = await _start(manager, registry, settings, chat_id, message)
+        started = await _start(manager, registry, settings, chat_id, message, caller)
     return await manager.finished(started.generation)
 
 
 async def _start(
-    manager: GenerationManager, registry: ProviderRegistry, settings: Settings, chat_id: str, message: str
+    manager: GenerationManager,
+    registry: ProviderRegistry,
+    settings: Settings,
+    chat_id: str,
+    message: str,
+    caller: Caller,
 ) -> Started:
-    session = await manager.db.run(database.session_by_chat_id, chat_id)
+    session = await manager.db.run(database.session_by_chat_id, chat_id, caller.user_id)
     turn: dict[str, Any] = {"messages": [{"role": "user", "content": message}], "stream": False}
     if session is None:
         turn.update(provider=settings.default_provider, model=settings.default_model)
     else:
         turn.update(session_id=session.id, provider=session.provider, model=session.model)
     body = ChatRequest.model_validate(turn)
-    return await start_turn(manager, registry, body, chat_id=None if session else chat_id)
+    return await start_turn(manager, registry, body, chat_id=None if session else chat_id, caller=caller)
 
 
 @router.get("/chat/history")
-async def chat_list(db: Db) -> ChatListOut:
+async def chat_list(db: Db, user: CurrentUser) -> ChatListOut:
     """Every chat, most recently active first: when it began and last changed, how many messages it holds."""
-    rows = await db.run(database.list_sessions, with_chat_id=True)
+    rows = await db.run(database.list_sessions, with_chat_id=True, user_id=user.id)
     chats = {
         str(row.chat_id): ChatSummaryOut(
             created_at=row.created_at,
@@ -197,8 +213,8 @@ async def chat_list(db: Db) -> ChatListOut:
     return ChatListOut(chats=chats)
 
 
-def _require_chat(db: Session, chat_id: str) -> database.ChatSession:
-    row = database.session_by_chat_id(db, chat_id)
+def _require_chat(db: Session, chat_id: str, user_id: int) -> database.ChatSession:
+    row = database.session_by_chat_id(db, chat_id, user_id)
     if row is None:
         raise database.NotFoundError(f"Chat {chat_id} not found")
     return row
@@ -209,11 +225,11 @@ def _require_chat(db: Session, chat_id: str) -> database.ChatSession:
     response_model_exclude_none=True,
     responses=responses(INVALID_CHAT_ID, CHAT_NOT_FOUND),
 )
-async def chat_history(chat_id: ChatId, db: Db) -> ChatHistoryOut:
+async def chat_history(chat_id: ChatId, db: Db, user: CurrentUser) -> ChatHistoryOut:
     """A chat's messages, oldest first, after its system prompt if it has one."""
 
     def read(session: Session) -> ChatHistoryOut:
-        row = _require_chat(session, chat_id)
+        row = _require_chat(session, chat_id, user.id)
         system = [HistoryMessageOut(role="system", content=row.system_prompt)] if row.system_prompt else []
         messages = [
             HistoryMessageOut(role=m.role, content=m.content, timestamp=m.created_at)
@@ -228,9 +244,9 @@ async def chat_history(chat_id: ChatId, db: Db) -> ChatHistoryOut:
 
 
 @router.delete("/chat/delete/{chat_id}", responses=responses(INVALID_CHAT_ID, CHAT_NOT_FOUND))
-async def delete_chat(chat_id: ChatId, db: Db, manager: Manager) -> DeletedOut:
+async def delete_chat(chat_id: ChatId, db: Db, manager: Manager, user: CurrentUser) -> DeletedOut:
     """Delete a chat (its session and messages); a reply still being generated for it is stopped."""
-    row = await db.run(_require_chat, chat_id)
+    row = await db.run(_require_chat, chat_id, user.id)
     manager.stop_session(row.id)
     await db.run(database.delete_session, row.id)
     return DeletedOut(message=f"Chat {chat_id} deleted successfully")

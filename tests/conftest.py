@@ -1,6 +1,7 @@
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -16,6 +17,7 @@ from httpx_sse import aconnect_sse
 from app_factory import create_app
 from config import Settings
 from provider_registry import PROVIDERS
+from tests.accounts import SECRETS
 from tests.fakes.anthropic_vendor import FakeAnthropicVendor
 from tests.fakes.ollama_vendor import FakeOllamaVendor
 from tests.fakes.openai_vendor import FakeOpenAIVendor
@@ -24,6 +26,29 @@ from tests.families import MODELS, Family
 from tests.postgres_server import postgres_server, server_program
 
 SettingsFactory = Callable[..., Settings]
+
+
+class _Recorded(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_secret_in_logs() -> Iterator[None]:
+    """Every log line of the run at INFO and above; at its end, none holds a password, token or key."""
+    recorded, root = _Recorded(), logging.getLogger()
+    level = root.level
+    root.addHandler(recorded)
+    root.setLevel(logging.INFO)
+    yield
+    root.removeHandler(recorded)
+    root.setLevel(level)
+    leaked = {value for value in SECRETS for line in recorded.lines if value in line}
+    assert not leaked, f"{len(leaked)} secrets were logged (of {len(SECRETS)} the tests used)"
 
 
 @pytest.fixture

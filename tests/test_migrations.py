@@ -278,7 +278,7 @@ def aware(value: datetime) -> datetime:
 
 # The columns the revisions after the baseline add, as a row written before them holds them.
 ADDED_COLUMNS: dict[str, dict[str, Any]] = {
-    "chat_sessions": {"chat_id": None},
+    "chat_sessions": {"chat_id": None, "user_id": 1},
     "chat_messages": {"documents": None},
 }
 
@@ -291,7 +291,8 @@ def upgraded(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, 
 def served_session(row: dict[str, Any], count: int) -> dict[str, Any]:
     """A session row as the API gives it: aware timestamps, and its count of messages."""
     stamps = {"created_at": aware(row["created_at"]), "updated_at": aware(row["updated_at"])}
-    return {**row, **ADDED_COLUMNS["chat_sessions"], **stamps, "message_count": count}
+    # The owner is not part of a session's answer.
+    return {**row, "chat_id": None, **stamps, "message_count": count}
 
 
 def served_message(row: dict[str, Any]) -> dict[str, Any]:
@@ -540,3 +541,33 @@ async def test_a_deleted_sessions_id_is_never_given_to_a_new_one(client: httpx.A
     second = (await client.post("/api/v1/sessions", json=body)).json()["id"]
     assert second > first
     assert (await client.get(f"/api/v1/sessions/{first}")).status_code == 404
+
+
+# --- owners (revision 0005) -----------------------------------------------------------------------
+
+
+async def test_a_database_from_before_users_upgrades_with_every_row_the_local_users(
+    new_database: Callable[[], str], make_settings: SettingsFactory, serve: ServeApp
+) -> None:
+    url = new_database()
+    write_before_migrations(url)
+    with connected(url) as db:
+        command.upgrade(migrations.alembic_config(db), "0003_session_chat_ids")
+        db.execute(text("UPDATE chat_sessions SET chat_id = 'kyoto' WHERE id = 1"))
+        db.commit()
+    await migrate(url)
+    with connected(url) as db:
+        owners = db.execute(text("SELECT id, user_id FROM chat_sessions ORDER BY id")).all()
+        users = db.execute(text("SELECT id, email, password_hash FROM users")).all()
+        files = db.execute(text("SELECT name, user_id FROM upload_owners ORDER BY name")).all()
+    assert owners == [(1, 1), (2, 1)]
+    assert users == [(1, None, None)]  # the local user, who has no way to sign in
+    # Every file a stored message refers to, uploaded or generated.
+    names = ["generated.png", "question.mp3", "temple.png", "walk.mp4"]
+    assert files == [(name, 1) for name in names]
+    # The local user's data is what AUTH_MODE=off serves, chat ids included.
+    async with serve(make_settings(database_url=url)) as http:
+        listed = await http.get("/api/v1/sessions")
+        chat = await http.get("/chat/history/kyoto")
+    assert [session["id"] for session in listed.json()] == [2, 1]
+    assert chat.status_code == 200

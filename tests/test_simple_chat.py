@@ -215,7 +215,9 @@ async def test_a_message_that_finds_its_new_chat_made_meanwhile_goes_on_in_it(
     # session's chat id is then taken, and the message goes to the chat that holds it.
     real = database.session_by_chat_id
     misses = iter([None])
-    monkeypatch.setattr(database, "session_by_chat_id", lambda db, chat_id: next(misses, real(db, chat_id)))
+    monkeypatch.setattr(
+        database, "session_by_chat_id", lambda db, chat_id, user: next(misses, real(db, chat_id, user))
+    )
     answer = await say(api, "two", "race")
     assert (answer.status_code, answer.json()["chat_id"]) == (200, "race")
     assert [m["content"] for m in sent_messages(ollama)] == ["one", SAMPLE_REPLY, "two"]

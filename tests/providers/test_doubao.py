@@ -13,6 +13,7 @@ from httpx_sse import aconnect_sse
 
 from app_factory import create_app
 from providers.doubao import DoubaoProvider, profile_for
+from tests.accounts import required, sign_up
 from tests.conftest import SettingsFactory, vendor_failure
 from tests.fakes.ark_vendor import IMAGE_BYTES, VIDEO_BYTES, FakeArkVendor, JsonReply, auth_error
 from tests.fakes.openai_vendor import Reply
@@ -334,3 +335,22 @@ async def test_stopping_a_video_reply_cancels_the_vendor_task(
         (Path(__file__).parents[1] / "fakes/wire/ark-seedance-create-response.json").read_text()
     )["id"]
     assert ark.cancelled == [task_id]
+
+
+async def test_a_generated_image_is_served_to_the_owner_of_its_session_only(
+    make_settings: SettingsFactory, ark: FakeArkVendor, uploads: Path
+) -> None:
+    settings = make_settings(
+        **required(doubao_api_key="k", doubao_base_url=ark.url, upload_dir=uploads)  # type: ignore[attr-defined]
+    )
+    with ServerThread(create_app(settings), lifespan="on") as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            alice, bob = await sign_up(http, "alice"), await sign_up(http, "bob")
+            answer = await http.post(
+                "/api/v1/chat", json=turn(IMAGE_MODEL, "a cat", stream=False), headers=alice.headers
+            )
+            [url, *_] = answer.json()["message"]["images"]
+            mine = await http.get(url, headers=alice.headers)
+            theirs = await http.get(url, headers=bob.headers)
+    assert (mine.status_code, mine.content) == (200, IMAGE_BYTES)
+    assert theirs.status_code == 404

@@ -1,0 +1,144 @@
+"""Seed 003's chat routes at the root: /chats, their messages, and editing a message.
+
+A chat here is a session of the main API (`chat_id` is the session's id), over the same store and
+the same turns: these routes are a second door, not a second implementation.
+"""
+
+from fastapi import APIRouter, Response, status
+from pydantic import Field
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
+
+import database
+from auth.current_user import Auth, CurrentUser
+from generation.turn import Caller, start_turn
+from models import (
+    ChatRequest,
+    ChatResponse,
+    MessageOut,
+    ModelId,
+    ProviderId,
+    RequestBody,
+    SessionCreate,
+    SessionDetail,
+    SessionOut,
+)
+from routers import sessions
+from routers.deps import Db, Manager, MessageId, Registry, SessionId
+from routers.errors import (
+    DRAINING,
+    MESSAGE_NOT_FOUND,
+    SESSION_NOT_FOUND,
+    UNKNOWN_PROVIDER,
+    UNREADABLE_BODY,
+    UNUSABLE_PROVIDER,
+    VENDOR_FAILED,
+    responses,
+)
+
+router = APIRouter(tags=["chats"])
+
+
+class NewMessageIn(RequestBody):
+    content: str = Field(min_length=1)
+    # The chat's own provider and model when left out.
+    provider: ProviderId | None = None
+    model: ModelId | None = None
+
+
+class MessageEdit(RequestBody):
+    content: str = Field(min_length=1)
+
+
+@router.get("/chats")
+async def list_chats(db: Db, user: CurrentUser, response: Response) -> list[SessionOut]:
+    """The caller's chats, most recently active first."""
+    return await sessions.list_sessions(db, user, response, skip=0, limit=1000)
+
+
+@router.post(
+    "/chats", status_code=status.HTTP_201_CREATED, responses=responses(UNREADABLE_BODY, UNKNOWN_PROVIDER)
+)
+async def create_chat(
+    db: Db, registry: Registry, manager: Manager, user: CurrentUser, body: SessionCreate
+) -> SessionOut:
+    return await sessions.create_session(db, registry, manager, user, body)
+
+
+@router.get("/chats/{chat_id}", responses=SESSION_NOT_FOUND)
+async def get_chat(db: Db, manager: Manager, user: CurrentUser, chat_id: SessionId) -> SessionDetail:
+    """A chat with its messages, oldest first."""
+    return await sessions.get_session(db, manager, user, chat_id)
+
+
+@router.delete("/chats/{chat_id}", status_code=status.HTTP_204_NO_CONTENT, responses=SESSION_NOT_FOUND)
+async def delete_chat(db: Db, manager: Manager, user: CurrentUser, chat_id: SessionId) -> None:
+    await sessions.delete_session(db, manager, user, chat_id)
+
+
+@router.get("/chats/{chat_id}/messages", responses=SESSION_NOT_FOUND)
+async def list_messages(db: Db, manager: Manager, user: CurrentUser, chat_id: SessionId) -> list[MessageOut]:
+    """A chat's messages, oldest first."""
+    return (await sessions.get_session(db, manager, user, chat_id)).messages
+
+
+@router.post(
+    "/chats/{chat_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(UNREADABLE_BODY, UNUSABLE_PROVIDER, VENDOR_FAILED, DRAINING, SESSION_NOT_FOUND),
+)
+async def post_message(
+    db: Db,
+    registry: Registry,
+    manager: Manager,
+    user: CurrentUser,
+    auth: Auth,
+    chat_id: SessionId,
+    body: NewMessageIn,
+) -> ChatResponse:
+    """Send a message to a chat and get the whole reply (GET /api/v1/chat/{id}/stream follows one live)."""
+    chat = await db.run(sessions.owned_session, chat_id, user.id)
+    turn = ChatRequest.model_validate(
+        {
+            "session_id": chat.id,
+            "provider": body.provider or chat.provider,
+            "model": body.model or chat.model,
+            "messages": [{"role": "user", "content": body.content}],
+            "stream": False,
+        }
+    )
+    started = await start_turn(manager, registry, turn, caller=Caller(user.id, auth))
+    message = await manager.finished(started.generation)
+    return ChatResponse(session_id=chat.id, message=MessageOut.model_validate(message))
+
+
+@router.patch("/messages/{message_id}", responses=responses(UNREADABLE_BODY, MESSAGE_NOT_FOUND))
+async def edit_message(
+    db: Db, manager: Manager, user: CurrentUser, message_id: MessageId, body: MessageEdit
+) -> MessageOut:
+    """Change a message's text; the messages after it, which answered the old text, are removed."""
+    found = await db.run(database.owned_message, message_id, user.id)
+    if found is None:
+        raise database.NotFoundError(f"Message {message_id} not found")
+    manager.stop_session(found.session_id, from_message=message_id + 1)
+    return MessageOut.model_validate(await db.run(edit_linear, message_id, body.content))
+
+
+def edit_linear(db: Session, message_id: int, content: str) -> database.ChatMessage:
+    """The edit over a linear history: the message changes, what came after it goes.
+
+    One function, so that a store keeping a tree of messages can make the edit a sibling instead.
+    """
+    row = database.get_message(db, message_id)
+    if row is None:
+        raise database.NotFoundError(f"Message {message_id} not found")
+    row.content = content
+    messages = database.ChatMessage
+    db.execute(delete(messages).where(messages.session_id == row.session_id, messages.id > message_id))
+    db.execute(
+        update(database.ChatSession)
+        .where(database.ChatSession.id == row.session_id)
+        .values(updated_at=database.utcnow())
+    )
+    db.flush()
+    return row
