@@ -19,12 +19,13 @@ from starlette.routing import compile_path
 
 import database
 from config import Settings, load_settings
+from gateway.service import Gateway
 from generation.manager import GenerationManager
 from generation.redis_bus import RedisBus
 from media import remove_partial_uploads
 from models import ApiError, is_text
 from provider_registry import ProviderRegistry, provider_ids
-from routers import chat, health, models, providers, sessions, simple_chat, upload
+from routers import chat, health, models, openai_gateway, providers, sessions, simple_chat, upload, usage
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class UploadFiles(StaticFiles):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    # Built before the app: a malformed alias or price file stops start-up, naming it.
+    gateway = Gateway.build(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.database = db
         app.state.registry = registry
         app.state.manager = manager
+        app.state.gateway = gateway
         try:
             yield
         finally:
@@ -80,13 +84,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_credentials="*" not in settings.cors_origins,
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["X-Total-Count", "X-Ignored-Parameters"],
+        expose_headers=[
+            "X-Total-Count",
+            "X-Ignored-Parameters",
+            "X-Session-Id",
+            "X-Message-Id",
+            "X-Answered-By",
+        ],
     )
     _add_error_handlers(app)
     app.include_router(health.router)
     # The simple chat API's routes are at the root, where API_PREFIX cannot be (config.py).
     app.include_router(simple_chat.router)
-    for module in (providers, models, sessions, chat, upload):
+    # The OpenAI-compatible front door is at /v1, where OpenAI's clients look for it.
+    app.include_router(openai_gateway.router)
+    for module in (providers, models, sessions, chat, upload, usage):
         app.include_router(module.router, prefix=settings.api_prefix)
     app.include_router(health.api_router, prefix=settings.api_prefix)
     settings.upload_dir.mkdir(parents=True, exist_ok=True)

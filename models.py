@@ -111,6 +111,15 @@ class ProviderOut(BaseModel):
     description: str
     supported: bool
     configured: bool
+    # The OpenAI-compatible front door's circuit breaker (gateway/breaker.py).
+    circuit: Literal["closed", "open", "half_open"] = Field(
+        "closed", description="open: skipped by fallbacks after repeated failures, until the cooldown ends"
+    )
+    failures: int = Field(0, description="Failures in a row (429, 5xx, timeout, unreachable)")
+    cooldown_remaining: float = Field(
+        0.0, description="Seconds until an open circuit lets a trial call through"
+    )
+    last_error: str | None = None
 
 
 class ModelOut(BaseModel):

@@ -16,10 +16,12 @@ from providers.base import (
     MediaOutput,
     Progress,
     ReasoningDelta,
+    Routed,
     SearchResults,
     StreamEvent,
     TextDelta,
     ThoughtSignature,
+    ToolCallDelta,
     Usage,
 )
 
@@ -43,6 +45,8 @@ def wire(event: StreamEvent) -> Event | None:
             return {kind: list(urls)}
         case Progress(status, percent):
             return {"progress": {"status": status, "percent": percent}}
+        case ToolCallDelta(calls):
+            return {"tool_calls": list(calls)}
     return None
 
 
@@ -105,6 +109,10 @@ class Reply:
     finish_reason: str | None = None
     status: str = "streaming"
     error: str | None = None
+    # Pieces of the function calls the model made (ToolCallDelta items), in order; kept in memory.
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    # The vendor and model that answered, when it was not decided before the reply began.
+    routed: tuple[str, str] | None = None
 
     @classmethod
     def continuing(cls, row: StoredReply) -> "Reply":
@@ -146,6 +154,10 @@ class Reply:
                 self.usage = dict(data)
             case Finish(reason):
                 self.finish_reason = reason
+            case ToolCallDelta(calls):
+                self.tool_calls.extend(calls)
+            case Routed(provider, model):
+                self.routed = (provider, model)
         return wire(event)
 
     def mark(self) -> Mark:
@@ -204,4 +216,6 @@ class Reply:
         }
         for column in MEDIA_COLUMNS:
             fields[column] = [url for kind, url in self.media if kind == column] or None
+        if self.routed is not None:
+            fields["provider"], fields["model"] = self.routed
         return fields
