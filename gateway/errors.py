@@ -12,6 +12,8 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from models import ApiError
 
@@ -24,6 +26,33 @@ TYPES = {
     409: "invalid_request_error",
     422: "invalid_request_error",
     429: "rate_limit_error",
+}
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIErrorOut(BaseModel):
+    error: OpenAIErrorDetail
+
+
+# The statuses the front door answers with, for the routes' OpenAPI `responses=`.
+DESCRIPTIONS = {
+    400: "An invalid body (the parameter is named), tools for a vendor that cannot take them, "
+    "a provider not configured, or the vendor refused the request",
+    404: "An unknown model (neither provider/model nor an alias), or an unknown session",
+    429: "The vendor's rate limit or quota (every fallback's)",
+    502: "The vendor failed, was unreachable or rejected the API key",
+    503: "The vendor is overloaded, or the service is shutting down",
+    504: "The vendor did not answer in time",
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": OpenAIErrorOut, "description": description}
+    for status, description in DESCRIPTIONS.items()
 }
 
 
@@ -88,5 +117,8 @@ class OpenAIErrorRoute(APIRoute):
                 return invalid_request(exc)
             except ApiError as exc:
                 return error_response(exc)
+            except HTTPException as exc:  # a body FastAPI could not read at all
+                body = error_body(exc.status_code, str(exc.detail))
+                return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
         return route

@@ -12,10 +12,11 @@ from fastapi import APIRouter, Header, Request, Response
 from gateway.answer import answer
 from gateway.auth import resolve_caller
 from gateway.calls import start_call
-from gateway.errors import GatewayError, OpenAIErrorRoute
+from gateway.errors import ERRORS, GatewayError, OpenAIErrorRoute
 from gateway.schemas import CompletionRequest
 from models import MAX_ROW_ID
 from routers.deps import GatewayState, Manager, Registry
+from routers.errors import Responses
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=OpenAIErrorRoute)
 
@@ -25,7 +26,15 @@ SessionHeader = Annotated[
 ]
 
 
-@router.post("/chat/completions", response_model=None)
+STREAMED: Responses = {
+    200: {
+        "content": {"text/event-stream": {}},
+        "description": "chat.completion.chunk events when stream=true",
+    }
+}
+
+
+@router.post("/chat/completions", response_model=None, responses={**STREAMED, **ERRORS})
 async def chat_completions(
     body: CompletionRequest,
     request: Request,
