@@ -21,6 +21,9 @@ from generation.reply import Reply
 FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
 USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 DONE = format_sse_event(data_str="[DONE]")
+# A stand-in for a delta, where the frame of a content chunk is cut in two.
+SLOT = "\x00delta\x00"
+SLOT_JSON = orjson.dumps(SLOT)
 
 
 def finish_reason(reply: Reply) -> str:
@@ -68,9 +71,13 @@ class ChunkWriter:
         self.created = int(time.time())
         self._usage: dict[str, Any] | None = None
         self._role_sent = False
+        # Every content chunk differs from the last only in its delta: its frame is a prefix, the
+        # delta's JSON and a suffix, built once (the relay's per-chunk path).
+        before, _, after = self._frame({**self._base(), "choices": [self._choice(SLOT)]}).partition(SLOT_JSON)
+        self._before, self._after = before, after
 
     def frame(self, batch: list[tuple[int, Event]]) -> bytes:
-        chunks: list[dict[str, Any]] = []
+        chunks: list[dict[str, Any] | bytes] = []
         done = False
         for _, event in batch:
             if "done" in event:
@@ -80,10 +87,15 @@ class ChunkWriter:
                     chunks.append({**self._base(), "choices": [], "usage": openai_usage(self._usage)})
             else:
                 chunks.extend(self._event_chunks(event))
-        body = b"".join(format_sse_event(data_str=orjson.dumps(chunk).decode()) for chunk in chunks)
+        body = b"".join(chunk if type(chunk) is bytes else self._frame(chunk) for chunk in chunks)
         return body + DONE if done else body
 
-    def _event_chunks(self, event: Event) -> list[dict[str, Any]]:
+    def _frame(self, chunk: dict[str, Any]) -> bytes:
+        return format_sse_event(data_str=orjson.dumps(chunk).decode())
+
+    def _event_chunks(self, event: Event) -> list[dict[str, Any] | bytes]:
+        if "content" in event and self._role_sent:
+            return [self._before + orjson.dumps({"content": event["content"]}) + self._after]
         if "content" in event:
             return [self._chunk({"content": event["content"]})]
         if "reasoning" in event:
@@ -101,8 +113,11 @@ class ChunkWriter:
         if not self._role_sent:
             self._role_sent = True
             delta = {"role": "assistant", **delta}
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return {**self._base(), "choices": [choice]}
+        return {**self._base(), "choices": [self._choice(delta, finish)]}
+
+    @staticmethod
+    def _choice(delta: Any, finish: str | None = None) -> dict[str, Any]:
+        return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
 
     def _base(self) -> dict[str, Any]:
         return {

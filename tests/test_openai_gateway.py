@@ -441,3 +441,27 @@ async def test_the_model_list_names_provider_models_and_aliases(
     assert f"deepseek/{vendor_models[0]['id']}" in ids
     assert "fast" in ids
     assert all(m.object == "model" for m in models)
+
+
+async def test_a_fallback_answers_when_the_first_vendor_times_out(
+    make_settings: SettingsFactory, serve: ServeApp, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(Reply(text_stream("too late"), wait=2), Reply(text_stream("in time")))
+    async with serve(make_settings(model_aliases=FAST, provider_timeout=0.5)) as http, sdk(http) as api:
+        raw = await api.chat.completions.with_raw_response.create(model="fast", messages=HI)
+    assert raw.parse().choices[0].message.content == "in time"
+    assert raw.headers["X-Answered-By"] == "cerebras/llama-3.3-70b"
+
+
+async def test_a_fallback_answers_when_the_first_vendor_cannot_be_reached(
+    make_settings: SettingsFactory, serve: ServeApp, vendor: FakeOpenAIVendor
+) -> None:
+    nowhere = "http://127.0.0.1:9/v1"  # the discard port: nothing listens there
+    vendor.queue(Reply(text_stream("reached")))
+    async with serve(make_settings(model_aliases=FAST, groq_base_url=nowhere)) as http, sdk(http) as api:
+        completion = await api.chat.completions.create(model="fast", messages=HI, stream=False)
+        providers = {p["id"]: p for p in (await http.get("/api/v1/providers")).json()}
+    assert completion.choices[0].message.content == "reached"
+    assert (
+        providers["groq"]["failures"] == 1 and "could not reach the vendor" in providers["groq"]["last_error"]
+    )
