@@ -87,7 +87,7 @@ class ChunkWriter:
                     chunks.append({**self._base(), "choices": [], "usage": openai_usage(self._usage)})
             else:
                 chunks.extend(self._event_chunks(event))
-        body = b"".join(chunk if type(chunk) is bytes else self._frame(chunk) for chunk in chunks)
+        body = b"".join(chunk if isinstance(chunk, bytes) else self._frame(chunk) for chunk in chunks)
         return body + DONE if done else body
 
     def _frame(self, chunk: dict[str, Any]) -> bytes:
