@@ -132,6 +132,8 @@ class ChatMessage(Base):
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The function calls the reply made (the OpenAI-compatible front door), whole (migration 0006).
+    tool_calls: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     session: Mapped[ChatSession] = relationship(back_populates="messages")
 

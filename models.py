@@ -157,6 +157,9 @@ class MessageOut(BaseModel):
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
     error: str | None = None
+    tool_calls: list[dict[str, Any]] | None = Field(
+        None, description="Function calls the reply made: [{index, id, type, function: {name, arguments}}]"
+    )
 
 
 class SessionOut(BaseModel):

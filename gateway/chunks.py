@@ -15,7 +15,7 @@ import orjson
 from fastapi.sse import format_sse_event
 
 from generation.event_log import Event
-from generation.reply import Reply
+from generation.reply import Reply, merged_tool_calls
 
 # The finish reasons OpenAI's clients know; ours (stopped, interrupted, error ...) end as "stop".
 FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
@@ -42,22 +42,6 @@ def openai_usage(usage: Mapping[str, Any] | None) -> dict[str, Any] | None:
         k: usage[k] for k in ("prompt_tokens_details", "completion_tokens_details", "cost") if k in usage
     }
     return {**counts, **details}
-
-
-def merged_tool_calls(pieces: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Streamed tool-call pieces joined into whole calls, by their index."""
-    calls: dict[int, dict[str, Any]] = {}
-    for piece in pieces:
-        call = calls.setdefault(piece.get("index", 0), {"id": "", "type": "function", "function": {}})
-        if piece.get("id"):
-            call["id"] = piece["id"]
-        function = piece.get("function") or {}
-        if function.get("name"):
-            call["function"]["name"] = function["name"]
-        call["function"]["arguments"] = call["function"].get("arguments", "") + (
-            function.get("arguments") or ""
-        )
-    return [calls[index] for index in sorted(calls)]
 
 
 class ChunkWriter:
@@ -134,7 +118,9 @@ def completion(reply: Reply, model: str) -> dict[str, Any]:
     if reply.reasoning:
         message["reasoning_content"] = "".join(reply.reasoning)
     if reply.tool_calls:
-        message["tool_calls"] = merged_tool_calls(reply.tool_calls)
+        # A whole message's calls carry no `index`, which only a stream's pieces need.
+        calls = merged_tool_calls(reply.tool_calls)
+        message["tool_calls"] = [{k: v for k, v in call.items() if k != "index"} for call in calls]
     elif message["content"] is None:
         message["content"] = ""
     choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(reply)}

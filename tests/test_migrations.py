@@ -277,7 +277,10 @@ def aware(value: datetime) -> datetime:
 
 
 # The columns the revisions after the baseline add, as a row written before them holds them.
-ADDED_COLUMNS: dict[str, dict[str, Any]] = {"chat_sessions": {"chat_id": None}, "chat_messages": {}}
+ADDED_COLUMNS: dict[str, dict[str, Any]] = {
+    "chat_sessions": {"chat_id": None},
+    "chat_messages": {"tool_calls": None},
+}
 
 
 def upgraded(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
@@ -296,6 +299,7 @@ def served_message(row: dict[str, Any]) -> dict[str, Any]:
     fields = {key: value for key, value in row.items() if key != "session_id"}
     return {
         **fields,
+        **ADDED_COLUMNS["chat_messages"],
         "created_at": aware(row["created_at"]),
         **(INTERRUPTED if row["status"] == "streaming" else {}),
     }

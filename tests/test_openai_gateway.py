@@ -152,6 +152,12 @@ async def test_tool_calls_go_to_the_vendor_and_come_back_in_openai_form(
         ("get_weather", {"city": "Tokyo"}),
     ]
     assert made[0]["id"] == "call_a1B2c3D4e5F6g7H8i9J0kLmN"
+    stored = (await session(client, 1))["messages"][-1]
+    assert [(c["index"], c["id"], c["function"]["name"]) for c in stored["tool_calls"]] == [
+        (0, "call_a1B2c3D4e5F6g7H8i9J0kLmN", "get_weather"),
+        (1, "call_Zy9Xw8Vu7Ts6Rq5Po4Nm3LkJ", "get_weather"),
+    ]
+    assert json.loads(stored["tool_calls"][1]["function"]["arguments"]) == {"city": "Tokyo"}
     sent = vendor.requests[-1].body
     assert sent["tools"] == [WEATHER_TOOL]
     assert sent.get("tool_choice") == ("auto" if stream else None)
@@ -465,3 +471,24 @@ async def test_a_fallback_answers_when_the_first_vendor_cannot_be_reached(
     assert (
         providers["groq"]["failures"] == 1 and "could not reach the vendor" in providers["groq"]["last_error"]
     )
+
+
+async def test_a_reply_of_tool_calls_is_replayed_whole_after_a_restart(
+    make_settings: SettingsFactory, serve: ServeApp, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(Reply([wire("openai-tool-calls.sse")]))
+    settings = make_settings()
+    async with serve(settings) as http, sdk(http) as api:
+        raw = await api.chat.completions.with_raw_response.create(
+            model=MODEL, messages=HI, tools=[WEATHER_TOOL]
+        )
+    # A new process has no log of it in memory: the resume stream is rebuilt from the stored row.
+    async with serve(settings) as http:
+        resumed = await http.get(f"/api/v1/chat/{raw.headers['X-Message-Id']}/stream")
+    events = [json.loads(line[5:]) for line in resumed.text.splitlines() if line.startswith("data:")]
+    calls = next(e["tool_calls"] for e in events if "tool_calls" in e)
+    assert [(c["function"]["name"], c["function"]["arguments"]) for c in calls] == [
+        ("get_weather", '{"city": "Paris"}'),
+        ("get_weather", '{"city": "Tokyo"}'),
+    ]
+    assert events[-1] == {"done": True}
