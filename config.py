@@ -119,8 +119,6 @@ class Settings(BaseSettings):
     default_model: str = "llama3.1:8b-instruct-q8_0"
     system_prompt_file: Path = Path(__file__).parent / "system_prompt.txt"
 
-    extra_providers: dict[str, ExtraProvider] = {}
-
     # The OpenAI-compatible front door at /v1 (gateway/).
     store_gateway_calls: bool = True
     # alias -> `provider/model` targets, tried in order; YAML or JSON (`fast: [groq/a, cerebras/b]`).
@@ -131,11 +129,16 @@ class Settings(BaseSettings):
     circuit_breaker_failures: int = Field(default=3, ge=1)
     circuit_breaker_cooldown: float = Field(default=30.0, gt=0)
 
+    extra_providers: dict[str, ExtraProvider] = {}
+
     @field_validator("model_aliases", mode="before")
     @classmethod
     def _aliases(cls, value: Any) -> Any:
         if isinstance(value, str):
-            value = yaml.safe_load(value) if value.strip() else {}
+            try:
+                value = yaml.safe_load(value) if value.strip() else {}
+            except yaml.YAMLError as exc:
+                raise ValueError(f"neither YAML nor JSON: {exc}") from exc
         return alias_targets(value)
 
     @field_validator("cors_origins", mode="before")

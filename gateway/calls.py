@@ -10,6 +10,7 @@ generation runs on an id no row has, and its reply lives only in memory while it
 import asyncio
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -64,7 +65,7 @@ async def start_call(
 
 
 async def _attempts(
-    registry: ProviderRegistry, targets: tuple[Target, ...], body: CompletionRequest, upload_dir: Any
+    registry: ProviderRegistry, targets: tuple[Target, ...], body: CompletionRequest, upload_dir: Path
 ) -> tuple[list[Attempt], list[str]]:
     attempts: list[Attempt] = []
     ignored: set[str] = set()

@@ -185,3 +185,10 @@ def test_an_alias_target_without_a_provider_stops_start_up_naming_it() -> None:
     settings = Settings(_env_file=None, model_aliases='{"fast": ["llama"]}')  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="MODEL_ALIASES alias 'fast': 'llama' is not provider/model"):
         load_aliases(settings)
+
+
+def test_model_aliases_that_are_not_yaml_stop_start_up_naming_the_variable() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="model_aliases\n  Value error, neither YAML nor JSON"):
+        Settings(_env_file=None, model_aliases="fast: [groq/a")  # type: ignore[call-arg]

@@ -492,3 +492,18 @@ async def test_a_reply_of_tool_calls_is_replayed_whole_after_a_restart(
         ("get_weather", '{"city": "Tokyo"}'),
     ]
     assert events[-1] == {"done": True}
+
+
+async def test_parameters_a_vendor_does_not_take_are_left_out_and_named(
+    client: httpx.AsyncClient, vendor: FakeOpenAIVendor
+) -> None:
+    async with sdk(client) as api:
+        raw = await api.chat.completions.with_raw_response.create(
+            model="groq/llama-3.3-70b-versatile",
+            messages=HI,
+            temperature=0.3,
+            extra_body={"top_k": 5, "thinking": {"type": "enabled"}},
+        )
+    sent = vendor.requests[-1].body
+    assert sent["temperature"] == 0.3 and "top_k" not in sent and "thinking" not in sent
+    assert raw.headers["X-Ignored-Parameters"] == "thinking, top_k"
