@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(PY) -m bench.relay
 	$(PY) -m bench.flush
 	$(PY) -m bench.auth
+	$(PY) -m bench.gateway
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -23,12 +23,26 @@ from auth.current_user import bearer_token, current_user, user_from_token
 from auth.service import AuthService
 from auth.store import file_owner
 from config import Settings, load_settings
+from gateway.service import Gateway
 from generation.manager import GenerationManager
 from generation.redis_bus import RedisBus
 from media import remove_partial_uploads
 from models import ApiError, is_text
 from provider_registry import ProviderRegistry, provider_ids
-from routers import auth, chat, chats, health, models, providers, sessions, simple_chat, upload, user_keys
+from routers import (
+    auth,
+    chat,
+    chats,
+    health,
+    models,
+    openai_gateway,
+    providers,
+    sessions,
+    simple_chat,
+    upload,
+    usage,
+    user_keys,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +70,8 @@ class UploadFiles(StaticFiles):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    # Built before the app: a malformed alias or price file stops start-up, naming it.
+    gateway = Gateway.build(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.manager = manager
         app.state.auth = AuthService(settings, db)
         _warn_if_open(settings)
+        app.state.gateway = gateway
         try:
             yield
         finally:
@@ -99,7 +116,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_credentials="*" not in settings.cors_origins,
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["X-Total-Count", "X-Ignored-Parameters"],
+        expose_headers=[
+            "X-Total-Count",
+            "X-Ignored-Parameters",
+            "X-Session-Id",
+            "X-Message-Id",
+            "X-Answered-By",
+        ],
     )
     _add_error_handlers(app)
     _add_routers(app, settings)
@@ -119,8 +142,11 @@ def _add_routers(app: FastAPI, settings: Settings) -> None:
     # seed 003's, with its own /models and /providers beside ours under API_PREFIX.
     for module in (simple_chat, chats, user_keys, providers, models):
         app.include_router(module.router, dependencies=signed_in)
-    for module in (providers, models, sessions, chat, upload):
+    for module in (providers, models, sessions, chat, upload, usage):
         app.include_router(module.router, prefix=settings.api_prefix, dependencies=signed_in)
+    # The OpenAI-compatible front door is at /v1, where OpenAI's clients look for it; it resolves
+    # its callers itself (gateway/auth.py), so that a refusal is in OpenAI's error shape.
+    app.include_router(openai_gateway.router)
     app.include_router(health.api_router, prefix=settings.api_prefix)
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from cryptography.fernet import Fernet
 from dotenv import dotenv_values
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -141,8 +142,27 @@ class Settings(BaseSettings):
     allow_operator_keys: bool = True
     signin_max_failures: int = Field(default=5, ge=1)
     signin_failure_window_seconds: int = Field(default=900, ge=1)
+    # The OpenAI-compatible front door at /v1 (gateway/).
+    store_gateway_calls: bool = True
+    # alias -> `provider/model` targets, tried in order; YAML or JSON (`fast: [groq/a, cerebras/b]`).
+    model_aliases: Annotated[dict[str, list[str]], NoDecode] = {}
+    model_aliases_file: Path | None = None
+    # Prices that replace or add to the shipped table (gateway/prices.yaml), in the same form.
+    price_table_file: Path | None = None
+    circuit_breaker_failures: int = Field(default=3, ge=1)
+    circuit_breaker_cooldown: float = Field(default=30.0, gt=0)
 
     extra_providers: dict[str, ExtraProvider] = {}
+
+    @field_validator("model_aliases", mode="before")
+    @classmethod
+    def _aliases(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = yaml.safe_load(value) if value.strip() else {}
+            except yaml.YAMLError as exc:
+                raise ValueError(f"neither YAML nor JSON: {exc}") from exc
+        return alias_targets(value)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -221,6 +241,13 @@ class Settings(BaseSettings):
         if isinstance(data, dict) and "extra_providers" not in data:
             data = {**data, "extra_providers": discover_extra_providers()}
         return data
+
+
+def alias_targets(value: Any) -> Any:
+    """Aliases with every value a list of targets: `fast: groq/llama` stands for `fast: [groq/llama]`."""
+    if isinstance(value, dict):
+        return {name: [targets] if isinstance(targets, str) else targets for name, targets in value.items()}
+    return value
 
 
 def discover_extra_providers() -> dict[str, dict[str, str]]:

@@ -160,6 +160,8 @@ class ChatMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # PDFs. Last: revision 0004_message_documents adds it where both dialects append a column.
     documents: Mapped[list[str] | None] = mapped_column(JSON)
+    # The function calls the reply made (the OpenAI-compatible front door), whole (migration 0006).
+    tool_calls: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     session: Mapped[ChatSession] = relationship(back_populates="messages")
 

@@ -111,6 +111,15 @@ class ProviderOut(BaseModel):
     description: str
     supported: bool
     configured: bool
+    # The OpenAI-compatible front door's circuit breaker (gateway/breaker.py).
+    circuit: Literal["closed", "open", "half_open"] = Field(
+        "closed", description="open: skipped by fallbacks after repeated failures, until the cooldown ends"
+    )
+    failures: int = Field(0, description="Failures in a row (429, 5xx, timeout, unreachable)")
+    cooldown_remaining: float = Field(
+        0.0, description="Seconds until an open circuit lets a trial call through"
+    )
+    last_error: str | None = None
 
 
 class ModelOut(BaseModel):
@@ -149,6 +158,9 @@ class MessageOut(BaseModel):
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
     error: str | None = None
+    tool_calls: list[dict[str, Any]] | None = Field(
+        None, description="Function calls the reply made: [{index, id, type, function: {name, arguments}}]"
+    )
 
 
 class SessionOut(BaseModel):
@@ -196,7 +208,7 @@ class ChatMessageIn(BaseModel):
     images: list[MediaUrl] | None = None
     videos: list[MediaUrl] | None = None
     audios: list[MediaUrl] | None = None
-    documents: list[MediaUrl] | None = Field(None, description="PDFs, for the vendors that read them")
+    documents: list[MediaUrl] | None = Field(default=None, description="PDFs, for the vendors that read them")
 
 
 ImageDetail = Literal["auto", "low", "high"]

@@ -37,9 +37,12 @@ class Result:
 class Connection:
     """One keep-alive connection; requests on it go one after the other."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, first: re.Pattern[bytes] | None = None) -> None:
         self.host = host
         self.port = port
+        # What marks the first content for the TTFT, when a plain `"content"` key is not enough
+        # (a relay whose first chunk is an empty role delta).
+        self.first = first
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.buffer = bytearray()
@@ -125,6 +128,7 @@ class Connection:
             del self.buffer[: line_end + 2 + size + 2]
             parts.append(data)
             if ttft is None:
-                if CONTENT in tail + data:
+                seen = tail + data
+                if self.first.search(seen) if self.first is not None else CONTENT in seen:
                     ttft = arrived - started
-                tail = data[-len(CONTENT) :]
+                tail = data[-32:]

@@ -16,10 +16,12 @@ from providers.base import (
     MediaOutput,
     Progress,
     ReasoningDelta,
+    Routed,
     SearchResults,
     StreamEvent,
     TextDelta,
     ThoughtSignature,
+    ToolCallDelta,
     Usage,
 )
 
@@ -43,6 +45,8 @@ def wire(event: StreamEvent) -> Event | None:
             return {kind: list(urls)}
         case Progress(status, percent):
             return {"progress": {"status": status, "percent": percent}}
+        case ToolCallDelta(calls):
+            return {"tool_calls": list(calls)}
     return None
 
 
@@ -62,6 +66,22 @@ def advanced(mark: Mark, events: list[Event]) -> Mark:
         else:
             media += sum(len(event[column]) for column in MEDIA_COLUMNS if column in event)
     return text, reasoning, search_results, media
+
+
+def merged_tool_calls(pieces: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Streamed tool-call pieces (ToolCallDelta items) joined into whole calls, by their index."""
+    calls: dict[int, dict[str, Any]] = {}
+    for piece in pieces:
+        index = piece.get("index", 0)
+        call = calls.setdefault(index, {"index": index, "id": "", "type": "function", "function": {}})
+        if piece.get("id"):
+            call["id"] = piece["id"]
+        function = piece.get("function") or {}
+        if function.get("name"):
+            call["function"]["name"] = function["name"]
+        arguments = call["function"].get("arguments", "") + (function.get("arguments") or "")
+        call["function"]["arguments"] = arguments
+    return [calls[index] for index in sorted(calls)]
 
 
 def opening(session_id: int, message_id: int) -> list[Event]:
@@ -90,6 +110,7 @@ class StoredReply(Protocol):
     finish_reason: str | None
     usage: dict[str, Any] | None
     error: str | None
+    tool_calls: list[dict[str, Any]] | None
 
 
 @dataclass(slots=True)
@@ -105,6 +126,10 @@ class Reply:
     finish_reason: str | None = None
     status: str = "streaming"
     error: str | None = None
+    # Pieces of the function calls the model made (ToolCallDelta items), in order; stored whole.
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    # The vendor and model that answered, when it was not decided before the reply began.
+    routed: tuple[str, str] | None = None
 
     @classmethod
     def continuing(cls, row: StoredReply) -> "Reply":
@@ -125,6 +150,7 @@ class Reply:
             finish_reason=row.finish_reason,
             status=row.status,
             error=row.error,
+            tool_calls=list(row.tool_calls or ()),
         )
 
     # --- accumulating -----------------------------------------------------------------------
@@ -146,6 +172,10 @@ class Reply:
                 self.usage = dict(data)
             case Finish(reason):
                 self.finish_reason = reason
+            case ToolCallDelta(calls):
+                self.tool_calls.extend(calls)
+            case Routed(provider, model):
+                self.routed = (provider, model)
         return wire(event)
 
     def mark(self) -> Mark:
@@ -187,6 +217,8 @@ class Reply:
             urls = tuple(url for kind, url in self.media if kind == column)
             if urls:
                 parts.append(MediaOutput(column, urls))
+        if self.tool_calls:
+            parts.append(ToolCallDelta(tuple(merged_tool_calls(self.tool_calls))))
         events = [rendered for part in parts if (rendered := wire(part)) is not None]
         return events + self.closing()
 
@@ -201,7 +233,10 @@ class Reply:
             "finish_reason": self.finish_reason,
             "usage": self.usage,
             "error": self.error,
+            "tool_calls": merged_tool_calls(self.tool_calls) or None,
         }
         for column in MEDIA_COLUMNS:
             fields[column] = [url for kind, url in self.media if kind == column] or None
+        if self.routed is not None:
+            fields["provider"], fields["model"] = self.routed
         return fields

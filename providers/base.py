@@ -84,6 +84,25 @@ class Finish:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """Pieces of the function calls the model makes, as Chat Completions' `delta.tool_calls` items.
+
+    Each item carries its `index`; the first piece of a call also its `id`, `type` and function name,
+    later ones more of its `arguments` text.
+    """
+
+    calls: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """Which vendor and model answered, when a request could go to several (a model alias's fallbacks)."""
+
+    provider: str
+    model: str
+
+
 StreamEvent = (
     TextDelta
     | ReasoningDelta
@@ -94,6 +113,8 @@ StreamEvent = (
     | Progress
     | Usage
     | Finish
+    | ToolCallDelta
+    | Routed
 )
 
 
@@ -132,6 +153,9 @@ class ProviderRequest:
         system_prompt: Sent the way the vendor takes system instructions.
         params: Only the parameters the client sent and this provider takes, by our names.
         media_options: Media shaping settings (image_detail, fps, ...) the client sent.
+        wire_messages: The context in Chat Completions' own form (system messages, tool calls and
+            results included), as a client of the OpenAI-compatible front door sent it; a vendor
+            that `speaks_openai` sends these instead of `messages` and `system_prompt`.
     """
 
     model: str
@@ -139,6 +163,7 @@ class ProviderRequest:
     system_prompt: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     media_options: Mapping[str, Any] = field(default_factory=dict)
+    wire_messages: tuple[dict[str, Any], ...] | None = None
 
     def with_media(self, media: Sequence[tuple[MediaRef, ...]]) -> "ProviderRequest":
         """This request with each turn's resolved media (one tuple a turn, in order)."""
@@ -221,6 +246,9 @@ class LLMProvider(ABC):
     # anything is stored (media.check_media). A provider that does not narrow it handles every
     # kind itself; the OpenAI-compatible base narrows it to images in user messages.
     media: ClassVar[MediaSupport] = MediaSupport()
+    # Whether the vendor speaks Chat Completions: it then takes a request's `wire_messages`, tools,
+    # tool_choice and response_format as they are (the OpenAI-compatible front door relies on it).
+    speaks_openai: ClassVar[bool] = False
 
     def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings

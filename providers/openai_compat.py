@@ -21,6 +21,7 @@ from providers.base import (
     SearchResults,
     StreamEvent,
     TextDelta,
+    ToolCallDelta,
     Turn,
     Usage,
     post_stream,
@@ -57,6 +58,7 @@ class OpenAICompatProvider(PooledProvider[openai.AsyncOpenAI]):
     media = MediaSupport(kinds=frozenset({"image"}), remote_kinds=frozenset({"image"}), roles=FROM_USER)
     # How the vendor takes audio: OpenAI's `input_audio` (base64 bytes and a format) or `audio_url`.
     audio_part_type: ClassVar[Literal["input_audio", "audio_url"]] = "input_audio"
+    speaks_openai: ClassVar[bool] = True
 
     def build_client(self, http: httpx2.AsyncClient) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
@@ -84,6 +86,8 @@ class OpenAICompatProvider(PooledProvider[openai.AsyncOpenAI]):
         return renamed
 
     def build_messages(self, request: ProviderRequest) -> list[dict[str, Any]]:
+        if request.wire_messages is not None:
+            return list(request.wire_messages)
         messages = [self.message_payload(turn, request) for turn in request.messages]
         if request.system_prompt:
             messages.insert(0, {"role": "system", "content": request.system_prompt})
@@ -196,6 +200,8 @@ class OpenAICompatProvider(PooledProvider[openai.AsyncOpenAI]):
                     events.extend(self.text_events(content, splitter))
                 if delta.get("annotations"):
                     events.extend(self.citation_events(delta))
+                if delta.get("tool_calls"):
+                    events.extend(self.tool_call_events(delta["tool_calls"]))
             if choice.get("finish_reason"):
                 events.append(Finish(choice["finish_reason"]))
         if chunk.get("usage"):
@@ -216,6 +222,17 @@ class OpenAICompatProvider(PooledProvider[openai.AsyncOpenAI]):
         if splitter is None:
             return (TextDelta(content),)
         return splitter.feed(content)
+
+    def tool_call_events(self, calls: Any) -> Iterable[StreamEvent]:
+        if not isinstance(calls, list):
+            return ()
+        # A reply sent whole lists complete calls without the `index` a stream's pieces carry.
+        items = tuple(
+            call if "index" in call else {"index": position, **call}
+            for position, call in enumerate(calls)
+            if isinstance(call, dict)
+        )
+        return (ToolCallDelta(items),) if items else ()
 
     def citation_events(self, delta: dict[str, Any]) -> Iterable[StreamEvent]:
         annotations = delta.get("annotations")

@@ -10,6 +10,7 @@ from fastapi import Depends, Path, Request
 
 import database
 from config import Settings
+from gateway.service import Gateway
 from generation.manager import GenerationManager
 from models import MAX_ROW_ID
 from provider_registry import ProviderRegistry
@@ -30,6 +31,11 @@ async def get_manager(request: Request) -> GenerationManager:
     return manager
 
 
+async def get_gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
 async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -39,6 +45,7 @@ Db = Annotated[database.Database, Depends(get_database)]
 Registry = Annotated[ProviderRegistry, Depends(get_registry)]
 Manager = Annotated[GenerationManager, Depends(get_manager)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+GatewayState = Annotated[Gateway, Depends(get_gateway)]
 
 SessionId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 MessageId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]

@@ -32,6 +32,8 @@ class EventStreamResponse(Response):
 
     An empty batch is the log's cue for a keep-alive comment. `on_close(sent)` runs once the stream
     ends, a client disconnect included, with the number of the last event handed to the client.
+    `render` frames a batch in another wire than the contract's (the OpenAI-compatible front door's
+    chunks); a batch it renders as nothing is not written.
     """
 
     media_type = "text/event-stream"
@@ -43,9 +45,11 @@ class EventStreamResponse(Response):
         with_ids: bool,
         on_close: Callable[[int], object] | None = None,
         headers: Mapping[str, str] | None = None,
+        render: Callable[[list[tuple[int, Event]]], bytes] | None = None,
     ) -> None:
         self.batches = batches
         self.with_ids = with_ids
+        self.framing = render
         self.on_close = on_close
         self.sent = 0
         self.status_code = 200
@@ -71,13 +75,16 @@ class EventStreamResponse(Response):
 
     async def _write(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        with_ids = self.with_ids
+        with_ids, render = self.with_ids, self.framing
         async for batch in self.batches:
             if not batch:
                 await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
                 continue
-            body = b"".join([encode(n, e, with_ids) for n, e in batch])
-            await send({"type": "http.response.body", "body": body, "more_body": True})
+            body = (
+                render(batch) if render is not None else b"".join([encode(n, e, with_ids) for n, e in batch])
+            )
+            if body:
+                await send({"type": "http.response.body", "body": body, "more_body": True})
             # Counted once handed over: the server writes the bytes before it can wait on the socket.
             self.sent = batch[-1][0]
         await send({"type": "http.response.body", "body": b"", "more_body": False})

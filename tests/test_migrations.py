@@ -279,7 +279,7 @@ def aware(value: datetime) -> datetime:
 # The columns the revisions after the baseline add, as a row written before them holds them.
 ADDED_COLUMNS: dict[str, dict[str, Any]] = {
     "chat_sessions": {"chat_id": None, "user_id": 1},
-    "chat_messages": {"documents": None},
+    "chat_messages": {"documents": None, "tool_calls": None},
 }
 
 

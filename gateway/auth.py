@@ -1,0 +1,20 @@
+"""Who is calling the front door, from its `Authorization: Bearer <key>` header.
+
+Every front-door request is resolved here and nowhere else, as the rest of the API resolves its
+callers (auth/current_user.py): with AUTH_MODE=off any key is taken (the openai SDK always sends
+one) and the caller is the local user; with `required` the bearer is an access JWT or a personal
+`lk-` API key, and anything else is a 401 in OpenAI's error shape.
+"""
+
+from fastapi import Request
+
+from auth.current_user import bearer_token, user_from_token
+from auth.service import AuthService
+from generation.turn import Caller
+
+
+async def resolve_caller(request: Request) -> Caller:
+    """The caller named by the request's bearer token: whose sessions and vendor keys the call uses."""
+    auth: AuthService = request.app.state.auth
+    user = await user_from_token(bearer_token(request.headers.get("authorization")), auth)
+    return Caller(user.id, auth)
