@@ -27,6 +27,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Integer,
     String,
     Table,
@@ -102,6 +103,9 @@ class ChatSession(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # Its id in the simple chat API (routers/simple_chat.py); sessions made elsewhere have none.
     chat_id: Mapped[str | None] = mapped_column(String(100), index=True, unique=True)
+    # The last message of the branch the session shows (conversation/): its messages are the path
+    # from the root to it. No foreign key: the tables would reference each other.
+    current_leaf_id: Mapped[int | None] = mapped_column(Integer)
 
     messages: Mapped[list["ChatMessage"]] = relationship(
         back_populates="session",
@@ -111,9 +115,17 @@ class ChatSession(Base):
     )
 
 
+# Named: SQLite's batch migrations (0005) add no unnamed constraint. Declared in __table_args__
+# so that create_all writes it first, where the batch rebuild of 0005 puts it.
+PARENT_FOREIGN_KEY = "fk_chat_messages_parent_id"
+
+
 class ChatMessage(Base):
     __tablename__ = "chat_messages"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (
+        ForeignKeyConstraint(["parent_id"], ["chat_messages.id"], name=PARENT_FOREIGN_KEY),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("chat_sessions.id", ondelete="CASCADE"), index=True)
@@ -132,6 +144,8 @@ class ChatMessage(Base):
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The message it answers or follows; None for a root. Siblings are the versions of one turn.
+    parent_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     session: Mapped[ChatSession] = relationship(back_populates="messages")
 

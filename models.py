@@ -148,6 +148,7 @@ class MessageOut(BaseModel):
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
     error: str | None = None
+    parent_id: int | None = Field(None, description="The message it follows; siblings are its versions")
 
 
 class SessionOut(BaseModel):
@@ -162,6 +163,7 @@ class SessionOut(BaseModel):
     updated_at: datetime
     message_count: int = 0
     chat_id: str | None = Field(None, description="Its id in the simple chat API (POST /chat), if it has one")
+    current_leaf_id: int | None = Field(None, description="The last message of the branch it shows")
 
 
 class SessionDetail(SessionOut):

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 import database
+from conversation import paths, store
 from generation.manager import GenerationManager
 from generation.recovery import ServiceDraining
 from generation.reply import Reply
@@ -33,6 +34,18 @@ logger = logging.getLogger(__name__)
 class Started:
     generation: Generation
     ignored: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Attach:
+    """Where a turn's new messages go in its session's tree: below `parent_id` (None: a new root).
+
+    A turn without one goes below the session's current leaf. A branch is refused while another
+    reply of the session is generating (conversation.store.BranchConflict).
+    """
+
+    parent_id: int | None
+    branch: bool = True
 
 
 def split_options(
@@ -90,12 +103,18 @@ def default_title(body: ChatRequest) -> str:
 
 
 async def start_turn(
-    manager: GenerationManager, registry: ProviderRegistry, body: ChatRequest, *, chat_id: str | None = None
+    manager: GenerationManager,
+    registry: ProviderRegistry,
+    body: ChatRequest,
+    *,
+    chat_id: str | None = None,
+    attach: Attach | None = None,
 ) -> Started:
     """Store the new message(s), create the assistant row, and launch its generation.
 
     A new session (no `session_id`) gets `chat_id`, its id in the simple chat API, if one is given,
-    and SYSTEM_PROMPT_FILE's prompt if the request gives none.
+    and SYSTEM_PROMPT_FILE's prompt if the request gives none. The new messages go below the
+    session's current leaf, or where `attach` says; the context is the path to their parent.
     """
     if manager.draining:
         raise ServiceDraining()
@@ -109,7 +128,9 @@ async def start_turn(
         body = body.model_copy(update={"system_prompt": await manager.default_prompt.read()})
     # Once stored, the turn is launched even if this request is cancelled meanwhile: a stored
     # `streaming` row always has a generation that ends it.
-    launching = asyncio.ensure_future(_store_and_launch(manager, body, provider, params, media, chat_id))
+    launching = asyncio.ensure_future(
+        _store_and_launch(manager, body, provider, params, media, chat_id, attach)
+    )
     return Started(await asyncio.shield(launching), ignored)
 
 
@@ -120,9 +141,10 @@ async def _store_and_launch(
     params: dict[str, Any],
     media: dict[str, Any],
     chat_id: str | None = None,
+    attach: Attach | None = None,
 ) -> Generation:
     model = body.message_model or body.model
-    stored = await manager.db.run_core(_store_turn, body, provider.id, model, chat_id)
+    stored = await manager.db.run_core(_store_turn, body, provider.id, model, chat_id, attach)
     turns = (
         *stored.history,
         *(
@@ -149,9 +171,14 @@ class StoredTurn:
 
 
 def _store_turn(
-    db: Connection, body: ChatRequest, provider_id: str, model: str, chat_id: str | None
+    db: Connection,
+    body: ChatRequest,
+    provider_id: str,
+    model: str,
+    chat_id: str | None,
+    attach: Attach | None = None,
 ) -> StoredTurn:
-    """One unit of work: find or create the session, read its history, insert the new rows."""
+    """One unit of work: find or create the session, read the path to the new messages' parent, add them."""
     if body.session_id is None:
         session_id = database.create_session(
             db,
@@ -161,28 +188,32 @@ def _store_turn(
             system_prompt=body.system_prompt,
             chat_id=chat_id,
         )
-        system_prompt = body.system_prompt
+        system_prompt, parent = body.system_prompt, None
         history: list[Turn] = []  # a session made just now has no history to read back
     else:
         session_id = body.session_id
-        system_prompt, history = _session_context(db, session_id, provider_id)
+        system_prompt, parent, history = _session_context(db, session_id, provider_id, attach)
     rows = [_row(m.role, m.content, m.images, m.videos, m.audios) for m in body.messages]
     rows.append(_row("assistant", "", provider=provider_id, model=model, status="streaming"))
-    *_, reply_id = database.add_messages(db, session_id, rows, touch=body.session_id is not None)
+    *_, reply_id = store.add_branch(db, session_id, parent, rows, touch=body.session_id is not None)
     return StoredTurn(session_id, system_prompt, history, reply_id)
 
 
 def _session_context(
-    db: database.SqlRunner, session_id: int, provider: str, before: int | None = None
-) -> tuple[str | None, list[Turn]]:
-    """A session's system prompt and its stored turns before `before` that are context for `provider`."""
-    session = database.session_prompt(db, session_id)
-    if session is None:
-        raise database.NotFoundError(f"Session {session_id} not found")
+    db: database.SqlRunner, session_id: int, provider: str, attach: Attach | None = None
+) -> tuple[str | None, int | None, list[Turn]]:
+    """A session's system prompt, the parent of new messages, and the path to it as context for `provider`."""
+    head = store.session_head(db, session_id)
     rows = database.session_history(db, session_id)
-    earlier = [m for m in rows if _in_context(m) and (before is None or m.id < before)]
-    history = [history_turn(m, provider) for m in earlier]
-    return session.system_prompt, history
+    parent = head.current_leaf_id
+    if attach is not None:
+        if attach.parent_id is not None:
+            store.require_message(rows, session_id, attach.parent_id)
+        if attach.branch:
+            store.refuse_if_generating(rows, session_id)
+        parent = attach.parent_id
+    history = [history_turn(m, provider) for m in paths.path_to(rows, parent) if _in_context(m)]
+    return head.system_prompt, parent, history
 
 
 def _row(
@@ -234,7 +265,10 @@ def _reopen_reply(
         )
     # A vendor no longer configured is refused before the row changes.
     provider = registry.get(row.provider or "")
-    system_prompt, history = _session_context(db, row.session_id, provider.id, before=row.id)
+    # The context of a reply is the path to its parent, whatever branch the session shows.
+    system_prompt, _, history = _session_context(
+        db, row.session_id, provider.id, Attach(row.parent_id, False)
+    )
     database.update_message(db, row.id, status="streaming", error=None, finish_reason=None)
     return row, provider, system_prompt, history
 

@@ -276,19 +276,32 @@ def aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC)
 
 
-# The columns the revisions after the baseline add, as a row written before them holds them.
-ADDED_COLUMNS: dict[str, dict[str, Any]] = {"chat_sessions": {"chat_id": None}, "chat_messages": {}}
+def tree_columns(table: str, row: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The columns the revisions after the baseline add, as they fill them for a row written before.
+
+    Each chat becomes a tree of one branch (0005): a message's parent is the one before it in its
+    session, and the session's current leaf its last message.
+    """
+    if table == "chat_sessions":
+        own = [m["id"] for m in messages if m["session_id"] == row["id"]]
+        return {"chat_id": None, "current_leaf_id": max(own, default=None)}
+    earlier = [m["id"] for m in messages if m["session_id"] == row["session_id"] and m["id"] < row["id"]]
+    return {"parent_id": max(earlier, default=None)}
 
 
 def upgraded(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
     """Rows written before migrations, as an upgrade to head leaves them."""
-    return {table: [{**row, **ADDED_COLUMNS[table]} for row in found] for table, found in rows.items()}
+    messages = rows["chat_messages"]
+    return {
+        table: [{**row, **tree_columns(table, row, messages)} for row in found]
+        for table, found in rows.items()
+    }
 
 
 def served_session(row: dict[str, Any], count: int) -> dict[str, Any]:
     """A session row as the API gives it: aware timestamps, and its count of messages."""
     stamps = {"created_at": aware(row["created_at"]), "updated_at": aware(row["updated_at"])}
-    return {**row, **ADDED_COLUMNS["chat_sessions"], **stamps, "message_count": count}
+    return {**row, **tree_columns("chat_sessions", row, MESSAGES), **stamps, "message_count": count}
 
 
 def served_message(row: dict[str, Any]) -> dict[str, Any]:
@@ -296,6 +309,7 @@ def served_message(row: dict[str, Any]) -> dict[str, Any]:
     fields = {key: value for key, value in row.items() if key != "session_id"}
     return {
         **fields,
+        **tree_columns("chat_messages", row, MESSAGES),
         "created_at": aware(row["created_at"]),
         **(INTERRUPTED if row["status"] == "streaming" else {}),
     }
