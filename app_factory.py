@@ -24,7 +24,8 @@ from generation.redis_bus import RedisBus
 from media import remove_partial_uploads
 from models import ApiError, is_text
 from provider_registry import ProviderRegistry, provider_ids
-from routers import chat, health, models, providers, sessions, simple_chat, tree, upload
+from routers import chat, health, models, providers, sessions, simple_chat, tree, upload, websocket
+from socket_stream.connection import SocketRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     # The simple chat API's routes are at the root, where API_PREFIX cannot be (config.py).
     app.include_router(simple_chat.router)
+    # Seed 003's streaming routes are at the root too, where seed 003 has them.
+    app.include_router(websocket.router)
+    app.state.sockets = SocketRegistry()
     for module in (providers, models, sessions, tree, chat, upload):
         app.include_router(module.router, prefix=settings.api_prefix)
     app.include_router(health.api_router, prefix=settings.api_prefix)
