@@ -40,6 +40,8 @@ class SocketStream:
         self.relays: dict[int, asyncio.Task[None]] = {}
         # The number of the last event of each reply handed to the socket.
         self.sent: dict[int, int] = {}
+        # Held while a frame is being handed to the socket, by the writer or by a relay.
+        self._sending = asyncio.Lock()
         self._writer: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> "SocketStream":
@@ -58,7 +60,7 @@ class SocketStream:
         """Queue a frame of no reply's log (an error, an acknowledgement)."""
         if message_id is not None:
             frame = {**frame, "message_id": message_id}
-        await self.outbox.put((None, 0, orjson.dumps(frame).decode()))
+        await self._deliver((None, 0, orjson.dumps(frame).decode()))
 
     def follow(self, message_id: int, batches: Batches, on_close: Callable[[int], object] | None) -> None:
         """Relay a reply's events on this socket; a reply it already follows is followed afresh."""
@@ -77,7 +79,7 @@ class SocketStream:
     async def _relay(
         self, message_id: int, batches: Batches, on_close: Callable[[int], object] | None
     ) -> None:
-        session_id, put = self.session_id, self.outbox.put
+        session_id, deliver = self.session_id, self._deliver
         try:
             async for batch in batches:
                 # An empty batch is the log's keep-alive cue: a socket has its own pings.
@@ -86,7 +88,7 @@ class SocketStream:
                     if frame is frames.DONE:
                         frame = frames.complete(message_id, number, await self._final(message_id))
                     if frame is not None:
-                        await put((message_id, number, orjson.dumps(frame).decode()))
+                        await deliver((message_id, number, orjson.dumps(frame).decode()))
         except Exception:
             logger.exception("Relaying reply %s on a WebSocket failed", message_id)
         finally:
@@ -107,13 +109,28 @@ class SocketStream:
             return {"status": "deleted", "finish_reason": None, "content": ""}
         return {"status": row.status, "finish_reason": row.finish_reason, "content": row.content}
 
+    async def _deliver(self, item: Outgoing) -> None:
+        # When nothing is queued or being sent, the relay sends the frame itself: a hand-over to
+        # the writer task would cost every frame a task switch. Otherwise it queues behind the
+        # others, so the frames keep their order, and waits while the outbox is full.
+        if self.outbox.empty() and not self._sending.locked():
+            async with self._sending:
+                await self._send_now(item)
+        else:
+            await self.outbox.put(item)
+
     async def _write(self) -> None:
-        get, send, sent = self.outbox.get, self.websocket.send_text, self.sent
+        get = self.outbox.get
         while True:
-            message_id, number, text = await get()
-            await send(text)
-            if message_id is not None:
-                sent[message_id] = number
+            item = await get()
+            async with self._sending:
+                await self._send_now(item)
+
+    async def _send_now(self, item: Outgoing) -> None:
+        message_id, number, text = item
+        await self.websocket.send_text(text)
+        if message_id is not None:
+            self.sent[message_id] = number
 
 
 class SocketRegistry:
