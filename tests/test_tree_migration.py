@@ -8,7 +8,6 @@ served and branch like any other.
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 from alembic import command
 from sqlalchemy import MetaData, insert
