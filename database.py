@@ -412,18 +412,6 @@ def delete_all_sessions(db: Session) -> None:
     db.execute(delete(ChatSession))
 
 
-def truncate_from(db: Session, session_id: int, message_id: int) -> bool:
-    """Delete a message and every later one of its session; False when it is not in that session."""
-    found = db.scalar(
-        select(ChatMessage.id).where(ChatMessage.id == message_id, ChatMessage.session_id == session_id)
-    )
-    if found is None:
-        return False
-    db.execute(delete(ChatMessage).where(ChatMessage.session_id == session_id, ChatMessage.id >= message_id))
-    db.execute(update(ChatSession).where(ChatSession.id == session_id).values(updated_at=utcnow()))
-    return True
-
-
 # --- messages -------------------------------------------------------------------------------
 
 

@@ -9,9 +9,16 @@ from fastapi import APIRouter, Response
 from conversation import branching, store
 from conversation.schemas import EditRequest, LeafUpdate, RegenerateRequest, TreeNode, TreeOut
 from models import MessageOut, SessionDetail
-from routers.chat import RESUMABLE, SSE_OR_JSON, TURN_REFUSED, _answer
+from routers.chat import RESUMABLE, SSE_OR_JSON, TURN_REFUSED, answer_turn
 from routers.deps import Db, Manager, MessageId, Registry, SessionId
-from routers.errors import BRANCH_CONFLICT, MESSAGE_NOT_FOUND, SESSION_NOT_FOUND, UNUSABLE_MEDIA, responses
+from routers.errors import (
+    BRANCH_CONFLICT,
+    MESSAGE_NOT_FOUND,
+    SESSION_NOT_FOUND,
+    UNREADABLE_BODY,
+    UNUSABLE_MEDIA,
+    responses,
+)
 from routers.sessions import session_detail, with_live_state
 
 router = APIRouter(prefix="/sessions", tags=["conversation tree"])
@@ -22,7 +29,7 @@ BRANCH_REFUSED = responses(SSE_OR_JSON, TURN_REFUSED, UNUSABLE_MEDIA, NOT_FOUND,
 @router.get("/{session_id}/tree", responses=SESSION_NOT_FOUND)
 async def session_tree(db: Db, manager: Manager, session_id: SessionId) -> TreeOut:
     """Every message of every branch, oldest first, each with its parent and children."""
-    head, rows = await db.run_core(store.tree, session_id)
+    head, rows = await db.run(store.tree, session_id)
     below: dict[int | None, list[int]] = {}
     for row in rows:
         below.setdefault(row.parent_id, []).append(row.id)
@@ -39,15 +46,13 @@ async def session_tree(db: Db, manager: Manager, session_id: SessionId) -> TreeO
 @router.get("/{session_id}/messages/{message_id}/siblings", responses=NOT_FOUND)
 async def message_siblings(db: Db, session_id: SessionId, message_id: MessageId) -> list[MessageOut]:
     """The versions of a message (same parent), itself included, oldest first."""
-    return [
-        MessageOut.model_validate(row) for row in await db.run_core(store.siblings, session_id, message_id)
-    ]
+    return [MessageOut.model_validate(row) for row in await db.run(store.siblings, session_id, message_id)]
 
 
-@router.put("/{session_id}/leaf", responses=responses(NOT_FOUND))
+@router.put("/{session_id}/leaf", responses=responses(UNREADABLE_BODY, NOT_FOUND))
 async def switch_branch(db: Db, manager: Manager, session_id: SessionId, body: LeafUpdate) -> SessionDetail:
     """Show the branch through `message_id` (down to its newest leaf); answers the session as it now reads."""
-    await db.run_core(store.set_leaf, session_id, body.message_id)
+    await db.run(store.set_leaf, session_id, body.message_id)
     detail = await db.run(session_detail, session_id)
     detail.messages = await with_live_state(manager, detail.messages)
     return detail
@@ -64,7 +69,7 @@ async def edit_message(
 ) -> Response:
     """A new version of a user message and a reply to it, on a new branch; the old branch is kept."""
     started = await branching.edit_message(manager, registry, session_id, message_id, body)
-    return await _answer(started, body.stream, manager, resumable=resumable)
+    return await answer_turn(started, body.stream, manager, resumable=resumable)
 
 
 @router.post("/{session_id}/messages/{message_id}/regenerate", responses=BRANCH_REFUSED)
@@ -79,4 +84,4 @@ async def regenerate(
     """Another reply to the message a reply answers, as its sibling; optionally by another provider/model."""
     body = body or RegenerateRequest()
     started = await branching.regenerate(manager, registry, session_id, message_id, body)
-    return await _answer(started, body.stream, manager, resumable=resumable)
+    return await answer_turn(started, body.stream, manager, resumable=resumable)

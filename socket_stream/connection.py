@@ -4,7 +4,8 @@ Every reply the socket follows has a relay task that reads the reply's event log
 SSE stream reads) and puts its frames in the socket's outbox; one writer task sends them. The
 outbox holds at most WS_SEND_QUEUE frames: when a client stops reading, the writer waits on the
 socket, the outbox fills and the relays wait on it, while the generations go on and store their
-replies. What a socket holds for a slow reader is bounded by the outbox, not by the reply.
+replies. What a socket holds for a slow reader is the outbox and one frame per reply it follows
+(the one its relay is handing over), not the replies.
 """
 
 import asyncio

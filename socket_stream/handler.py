@@ -15,7 +15,7 @@ from generation.reply import replay_log
 from generation.turn import Attach, start_continue, start_turn
 from models import ApiError, ChatRequest, MessageOut
 from provider_registry import ProviderRegistry
-from routers.chat import _on_disconnect, stop
+from routers.chat import disconnect_action, stop
 from socket_stream import frames
 from socket_stream.connection import SocketStream
 
@@ -69,7 +69,7 @@ class FrameHandler:
         if generation is None:
             return False
         # A socket's client resumes by nature: only DISCONNECT_POLICY=stop makes its leaving a Stop.
-        on_close = _on_disconnect(self.manager, generation, resumable=True)
+        on_close = disconnect_action(self.manager, generation, resumable=True)
         self.stream.follow(message_id, generation.log.follow(after), on_close)
         return True
 
