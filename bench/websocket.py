@@ -227,13 +227,15 @@ async def run(args: argparse.Namespace) -> str:
             await load(service, ws_stream, "bench-bulk-10", 5, 1)  # warm up both paths
             await load(service, sse_stream, "bench-bulk-10", 5, 1)
             cpu = await relay_cpu(service, args)
-            held = [
-                (
-                    f"{args.streams} WebSocket",
-                    await hold(service, args.streams, args.hold_model, websocket=True),
-                ),
-                (f"{args.streams} SSE", await hold(service, args.streams, args.hold_model, websocket=False)),
-            ]
+            service.stop(10)
+            held = []
+            # Each hold on a service of its own: memory one frees would be reused by the next.
+            for name, websocket in ((f"{args.streams} WebSocket", True), (f"{args.streams} SSE", False)):
+                service = procs.start_service(workdir, f"http://{HOST}:{fake.port}/v1")
+                await service.wait_ready("/health")
+                await load(service, ws_stream if websocket else sse_stream, "bench-bulk-10", 5, 1)
+                held.append((name, await hold(service, args.streams, args.hold_model, websocket=websocket)))
+                service.stop(10)
         finally:
             if service is not None:
                 service.stop(10)

@@ -26,7 +26,7 @@ from routers.errors import (
     responses,
 )
 from socket_stream import frames
-from socket_stream.connection import SocketRegistry, SocketStream
+from socket_stream.connection import SocketGone, SocketRegistry, SocketStream
 from socket_stream.handler import FrameHandler
 
 router = APIRouter(prefix="/stream", tags=["websocket streaming"])
@@ -66,6 +66,8 @@ async def stream_session(
             await _serve(
                 websocket, stream, registry, settings.ws_max_frame_bytes, authenticated=token is not None
             )
+        except SocketGone:
+            pass  # the client left while a frame was being sent to it: as a disconnect
         except ApiError as exc:
             # Before any reply is relayed (an unknown session, a refused token): said, then closed.
             code = CLOSE_NOT_FOUND if exc.status_code == 404 else CLOSE_UNAUTHORIZED

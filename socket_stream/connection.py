@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any
 
 import orjson
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import database
 from generation.event_log import Event
@@ -26,6 +26,15 @@ from socket_stream import frames
 logger = logging.getLogger(__name__)
 
 Batches = AsyncGenerator[list[tuple[int, Event]], None]
+# What sending on a socket whose client has gone raises: uvicorn's ClientDisconnected is an OSError,
+# Starlette's WebSocketDisconnected (a send after the close) a RuntimeError.
+CLOSED = (WebSocketDisconnect, OSError, RuntimeError)
+
+
+class SocketGone(Exception):
+    """The client of the socket has left; nothing more can be sent on it."""
+
+
 # (message id or None for a frame of no reply, its event number, the encoded frame)
 Outgoing = tuple[int | None, int, str]
 
@@ -84,12 +93,14 @@ class SocketStream:
         try:
             async for batch in batches:
                 # An empty batch is the log's keep-alive cue: a socket has its own pings.
-                for number, event in batch:
+                for number, event in frames.coalesced(batch):
                     frame = frames.render(session_id, message_id, number, event)
                     if frame is frames.DONE:
                         frame = frames.complete(message_id, number, await self._final(message_id))
                     if frame is not None:
                         await deliver((message_id, number, orjson.dumps(frame).decode()))
+        except SocketGone:
+            pass  # the client left mid-send: the reply goes on without this socket
         except Exception:
             logger.exception("Relaying reply %s on a WebSocket failed", message_id)
         finally:
@@ -122,14 +133,23 @@ class SocketStream:
 
     async def _write(self) -> None:
         get = self.outbox.get
-        while True:
-            item = await get()
-            async with self._sending:
-                await self._send_now(item)
+        try:
+            while True:
+                item = await get()
+                async with self._sending:
+                    await self._send_now(item)
+        except SocketGone:
+            # The client is gone: what is queued, or still queued until the socket's reader sees
+            # the disconnect, is dropped, so that nothing stays waiting on a full outbox.
+            while True:
+                await get()
 
     async def _send_now(self, item: Outgoing) -> None:
         message_id, number, text = item
-        await self.websocket.send_text(text)
+        try:
+            await self.websocket.send_text(text)
+        except CLOSED as exc:
+            raise SocketGone() from exc
         if message_id is not None:
             self.sent[message_id] = number
 

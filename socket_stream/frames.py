@@ -7,6 +7,7 @@ its `event` number, the number a client resumes after. A bad frame is never a re
 socket: it is answered with an `error` frame that names the problem.
 """
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import orjson
@@ -114,6 +115,39 @@ def parse(text: str | None, limit: int) -> Frame:
 # The stream's closing event: rendered as stream_complete from the reply's final state.
 DONE: dict[str, Any] = {"type": "stream_complete"}
 MEDIA_KINDS = ("images", "videos", "audios")
+
+
+MERGED_KINDS = ("content", "reasoning")
+# The most text one merged frame carries: a slow reader's backlog goes out in frames of this size,
+# not as one copy of the whole reply.
+MERGED_CHARS = 16_384
+
+
+def coalesced(batch: list[tuple[int, Event]]) -> Iterator[tuple[int, Event]]:
+    """The batch with each run of text (or reasoning) deltas ready at once as one event.
+
+    Numbered by the last event it holds, so a resume after it starts where it ends: a socket
+    sends what is ready in as few frames as SSE writes it in one send. Lazily, so a slow reader's
+    backlog is never copied whole.
+    """
+    kind: str | None = None
+    pieces: list[str] = []
+    last = size = 0
+    for number, event in batch:
+        this = next((k for k in MERGED_KINDS if k in event), None) if len(event) == 1 else None
+        if this is not None and this == kind and size + len(event[this]) <= MERGED_CHARS:
+            pieces.append(event[this])
+            last, size = number, size + len(event[this])
+            continue
+        if kind is not None:
+            yield last, {kind: "".join(pieces)}
+        if this is None:
+            kind = None
+            yield number, event
+        else:
+            kind, pieces, last, size = this, [event[this]], number, len(event[this])
+    if kind is not None:
+        yield last, {kind: "".join(pieces)}
 
 
 def render(session_id: int, message_id: int, number: int, event: Event) -> dict[str, Any] | None:
