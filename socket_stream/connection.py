@@ -97,7 +97,9 @@ class SocketStream:
                     frame = frames.render(session_id, message_id, number, event)
                     if frame is frames.DONE:
                         frame = frames.complete(message_id, number, await self._final(message_id))
-                    if frame is not None:
+                    if type(frame) is str:
+                        await deliver((message_id, number, frame))
+                    elif frame is not None:
                         await deliver((message_id, number, orjson.dumps(frame).decode()))
         except SocketGone:
             pass  # the client left mid-send: the reply goes on without this socket
@@ -125,9 +127,13 @@ class SocketStream:
         # When nothing is queued or being sent, the relay sends the frame itself: a hand-over to
         # the writer task would cost every frame a task switch. Otherwise it queues behind the
         # others, so the frames keep their order, and waits while the outbox is full.
-        if self.outbox.empty() and not self._sending.locked():
-            async with self._sending:
+        sending = self._sending
+        if self.outbox.empty() and not sending.locked():
+            await sending.acquire()  # free: taken at once
+            try:
                 await self._send_now(item)
+            finally:
+                sending.release()
         else:
             await self.outbox.put(item)
 

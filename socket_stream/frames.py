@@ -112,6 +112,12 @@ def parse(text: str | None, limit: int) -> Frame:
     return frame
 
 
+def token_frame(message_id: int, number: int, text: str) -> str:
+    """A token frame, encoded: the frame of nearly every event, written without building a dict."""
+    token = orjson.dumps(text).decode()
+    return f'{{"type":"token","message_id":{message_id},"event":{number},"token":{token},"content":{token}}}'
+
+
 # The stream's closing event: rendered as stream_complete from the reply's final state.
 DONE: dict[str, Any] = {"type": "stream_complete"}
 MEDIA_KINDS = ("images", "videos", "audios")
@@ -150,13 +156,15 @@ def coalesced(batch: list[tuple[int, Event]]) -> Iterator[tuple[int, Event]]:
         yield last, {kind: "".join(pieces)}
 
 
-def render(session_id: int, message_id: int, number: int, event: Event) -> dict[str, Any] | None:
-    """The frame of one numbered event of a reply's log; None for what this protocol leaves out."""
+def render(session_id: int, message_id: int, number: int, event: Event) -> dict[str, Any] | str | None:
+    """The frame of one numbered event of a reply's log; None for what this protocol leaves out.
+
+    A token frame comes encoded (a str), the others as dicts.
+    """
     if "content" in event:
-        text = event["content"]
         # `content` repeats the token, as seed 003's frames carry both; never the text so far,
         # which would make a long reply's frames grow with it.
-        return {"type": "token", "message_id": message_id, "event": number, "token": text, "content": text}
+        return token_frame(message_id, number, event["content"])
     if "reasoning" in event:
         return {
             "type": "reasoning",
