@@ -250,8 +250,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     parser.add_argument("--chunks", type=int, default=2000, help="chunks of a bulk reply")
     parser.add_argument("--paced-chunks", type=int, default=200, help="chunks of a paced reply")
-    parser.add_argument("--requests", type=int, default=10, help="streams per model per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    # CPU is read in 10 ms ticks: each load must take far more than that.
+    parser.add_argument("--requests", type=int, default=40, help="streams per model per round")
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--streams", type=int, default=1000, help="concurrent streams held")
     parser.add_argument("--hold-model", default="bench-paced-20-500ms")
     args = parser.parse_args(argv)

@@ -93,7 +93,8 @@ class SocketStream:
         try:
             async for batch in batches:
                 # An empty batch is the log's keep-alive cue: a socket has its own pings.
-                for number, event in frames.coalesced(batch):
+                # A paced reply's batches hold one event: nothing to merge.
+                for number, event in batch if len(batch) == 1 else frames.coalesced(batch):
                     frame = frames.render(session_id, message_id, number, event)
                     if frame is frames.DONE:
                         frame = frames.complete(message_id, number, await self._final(message_id))
@@ -153,7 +154,7 @@ class SocketStream:
     async def _send_now(self, item: Outgoing) -> None:
         message_id, number, text = item
         try:
-            await self.websocket.send_text(text)
+            await self.websocket.send({"type": "websocket.send", "text": text})
         except CLOSED as exc:
             raise SocketGone() from exc
         if message_id is not None:
