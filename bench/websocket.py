@@ -252,7 +252,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--paced-chunks", type=int, default=200, help="chunks of a paced reply")
     # CPU is read in 10 ms ticks: each load must take far more than that.
     parser.add_argument("--requests", type=int, default=40, help="streams per model per round")
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=8, help="alternations of SSE and WebSocket loads")
     parser.add_argument("--streams", type=int, default=1000, help="concurrent streams held")
     parser.add_argument("--hold-model", default="bench-paced-20-500ms")
     args = parser.parse_args(argv)

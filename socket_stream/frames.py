@@ -123,7 +123,6 @@ DONE: dict[str, Any] = {"type": "stream_complete"}
 MEDIA_KINDS = ("images", "videos", "audios")
 
 
-MERGED_KINDS = ("content", "reasoning")
 # The most text one merged frame carries: a slow reader's backlog goes out in frames of this size,
 # not as one copy of the whole reply.
 MERGED_CHARS = 16_384
@@ -140,7 +139,10 @@ def coalesced(batch: list[tuple[int, Event]]) -> Iterator[tuple[int, Event]]:
     pieces: list[str] = []
     last = size = 0
     for number, event in batch:
-        this = next((k for k in MERGED_KINDS if k in event), None) if len(event) == 1 else None
+        # Per event of a burst: plain tests, no generator (this loop is the bulk relay's hot path).
+        this = None
+        if len(event) == 1:
+            this = "content" if "content" in event else "reasoning" if "reasoning" in event else None
         if this is not None and this == kind and size + len(event[this]) <= MERGED_CHARS:
             pieces.append(event[this])
             last, size = number, size + len(event[this])
