@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(PY) -m bench.flush
 	$(PY) -m bench.auth
 	$(PY) -m bench.gateway
+	$(PY) -m bench.websocket
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

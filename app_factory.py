@@ -39,10 +39,13 @@ from routers import (
     providers,
     sessions,
     simple_chat,
+    tree,
     upload,
     usage,
     user_keys,
+    websocket,
 )
+from socket_stream.connection import SocketRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _add_error_handlers(app)
     _add_routers(app, settings)
+    app.state.sockets = SocketRegistry()
     settings.upload_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/uploads", UploadFiles(directory=settings.upload_dir), name="uploads")
     app.openapi = _openapi_listing_providers(app, provider_ids(settings), settings)  # type: ignore[method-assign]
@@ -142,8 +146,11 @@ def _add_routers(app: FastAPI, settings: Settings) -> None:
     # seed 003's, with its own /models and /providers beside ours under API_PREFIX.
     for module in (simple_chat, chats, user_keys, providers, models):
         app.include_router(module.router, dependencies=signed_in)
-    for module in (providers, models, sessions, chat, upload, usage):
+    for module in (providers, models, sessions, tree, chat, upload, usage):
         app.include_router(module.router, prefix=settings.api_prefix, dependencies=signed_in)
+    # Seed 003's streaming routes are at the root, where seed 003 has them. A socket's client is
+    # known by a token it sends (routers/websocket.py); the HTTP routes there ask for the caller.
+    app.include_router(websocket.router)
     # The OpenAI-compatible front door is at /v1, where OpenAI's clients look for it; it resolves
     # its callers itself (gateway/auth.py), so that a refusal is in OpenAI's error shape.
     app.include_router(openai_gateway.router)

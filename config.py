@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     keepalive_seconds: float = Field(default=15.0, gt=0)
     loop_detect_chars: int = Field(default=1200, ge=0)
+    # WebSocket streaming (routers/websocket.py): frames waiting for a slow reader, per socket, and
+    # the largest frame a client may send (uvicorn itself closes a socket on frames over 16 MiB).
+    ws_send_queue: int = Field(default=256, ge=1)
+    ws_max_frame_bytes: int = Field(default=1_048_576, ge=1024, le=16 * 1024 * 1024)
 
     # The simple chat API at the root (routers/simple_chat.py), and new sessions' system prompt.
     default_provider: str = "ollama"

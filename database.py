@@ -28,6 +28,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -90,7 +91,7 @@ class Base(DeclarativeBase):
     pass
 
 
-# The user every row made without accounts belongs to (AUTH_MODE=off); migration 0004 makes it.
+# The user every row made without accounts belongs to (AUTH_MODE=off); migration 0005 makes it.
 LOCAL_USER_ID = 1
 
 
@@ -109,7 +110,7 @@ class User(Base):
 class ChatSession(Base):
     __tablename__ = "chat_sessions"
     # An id is never given again once its row is deleted (migration 0002). A chat id names a chat
-    # of one user (migration 0004): two users may each have a chat "work".
+    # of one user (migration 0005): two users may each have a chat "work".
     __table_args__ = (
         Index("ix_chat_sessions_user_chat_id", "user_id", "chat_id", unique=True),
         {"sqlite_autoincrement": True},
@@ -124,10 +125,13 @@ class ChatSession(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # Its id in the simple chat API (routers/simple_chat.py); sessions made elsewhere have none.
     chat_id: Mapped[str | None] = mapped_column(String(100))
-    # Named for migration 0004, which adds it to a table SQLite can only rebuild.
+    # Named for migration 0005, which adds it to a table SQLite can only rebuild.
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", name="fk_chat_sessions_user_id"), default=LOCAL_USER_ID
     )
+    # The last message of the branch the session shows (conversation/): its messages are the path
+    # from the root to it. No foreign key: the tables would reference each other.
+    current_leaf_id: Mapped[int | None] = mapped_column(Integer)
 
     messages: Mapped[list["ChatMessage"]] = relationship(
         back_populates="session",
@@ -137,9 +141,17 @@ class ChatSession(Base):
     )
 
 
+# Named: SQLite's batch migrations (0007) add no unnamed constraint. Declared in __table_args__
+# so that create_all writes it first, where the batch rebuild of 0007 puts it.
+PARENT_FOREIGN_KEY = "fk_chat_messages_parent_id"
+
+
 class ChatMessage(Base):
     __tablename__ = "chat_messages"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (
+        ForeignKeyConstraint(["parent_id"], ["chat_messages.id"], name=PARENT_FOREIGN_KEY),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("chat_sessions.id", ondelete="CASCADE"), index=True)
@@ -162,6 +174,8 @@ class ChatMessage(Base):
     documents: Mapped[list[str] | None] = mapped_column(JSON)
     # The function calls the reply made (the OpenAI-compatible front door), whole (migration 0006).
     tool_calls: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # The message it answers or follows; None for a root. Siblings are the versions of one turn.
+    parent_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     session: Mapped[ChatSession] = relationship(back_populates="messages")
 
@@ -510,18 +524,6 @@ def delete_all_sessions(db: Session, user_id: int = LOCAL_USER_ID) -> None:
     owned = select(ChatSession.id).where(ChatSession.user_id == user_id)
     db.execute(delete(ChatMessage).where(ChatMessage.session_id.in_(owned)))
     db.execute(delete(ChatSession).where(ChatSession.user_id == user_id))
-
-
-def truncate_from(db: Session, session_id: int, message_id: int) -> bool:
-    """Delete a message and every later one of its session; False when it is not in that session."""
-    found = db.scalar(
-        select(ChatMessage.id).where(ChatMessage.id == message_id, ChatMessage.session_id == session_id)
-    )
-    if found is None:
-        return False
-    db.execute(delete(ChatMessage).where(ChatMessage.session_id == session_id, ChatMessage.id >= message_id))
-    db.execute(update(ChatSession).where(ChatSession.id == session_id).values(updated_at=utcnow()))
-    return True
 
 
 # --- messages -------------------------------------------------------------------------------

@@ -161,6 +161,7 @@ class MessageOut(BaseModel):
     tool_calls: list[dict[str, Any]] | None = Field(
         None, description="Function calls the reply made: [{index, id, type, function: {name, arguments}}]"
     )
+    parent_id: int | None = Field(None, description="The message it follows; siblings are its versions")
 
 
 class SessionOut(BaseModel):
@@ -175,6 +176,7 @@ class SessionOut(BaseModel):
     updated_at: datetime
     message_count: int = 0
     chat_id: str | None = Field(None, description="Its id in the simple chat API (POST /chat), if it has one")
+    current_leaf_id: int | None = Field(None, description="The last message of the branch it shows")
 
 
 class SessionDetail(SessionOut):

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 import database
 from auth.service import AuthService
 from auth.store import owned_files
+from conversation import paths, store
 from generation.manager import GenerationManager
 from generation.recovery import ServiceDraining
 from generation.reply import Reply
@@ -35,6 +36,18 @@ logger = logging.getLogger(__name__)
 class Started:
     generation: Generation
     ignored: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Attach:
+    """Where a turn's new messages go in its session's tree: below `parent_id` (None: a new root).
+
+    A turn without one goes below the session's current leaf. A branch is refused while another
+    reply of the session is generating (conversation.store.BranchConflict).
+    """
+
+    parent_id: int | None
+    branch: bool = True
 
 
 def split_options(
@@ -121,11 +134,14 @@ async def start_turn(
     *,
     chat_id: str | None = None,
     caller: Caller = LOCAL,
+    attach: Attach | None = None,
 ) -> Started:
     """Store the new message(s), create the assistant row, and launch its generation.
 
     A new session (no `session_id`) gets `chat_id`, its id in the simple chat API, if one is given,
     and SYSTEM_PROMPT_FILE's prompt if the request gives none. An existing session must be the caller's.
+    The new messages go below the session's current leaf, or where `attach` says; the context is
+    the path to their parent.
     """
     if manager.draining:
         raise ServiceDraining()
@@ -142,7 +158,7 @@ async def start_turn(
     # Once stored, the turn is launched even if this request is cancelled meanwhile: a stored
     # `streaming` row always has a generation that ends it.
     launching = asyncio.ensure_future(
-        _store_and_launch(manager, body, provider, params, media, chat_id, caller.user_id)
+        _store_and_launch(manager, body, provider, params, media, chat_id, caller.user_id, attach)
     )
     return Started(await asyncio.shield(launching), ignored)
 
@@ -166,9 +182,10 @@ async def _store_and_launch(
     media: dict[str, Any],
     chat_id: str | None = None,
     user_id: int = database.LOCAL_USER_ID,
+    attach: Attach | None = None,
 ) -> Generation:
     model = body.message_model or body.model
-    stored = await manager.db.run_core(_store_turn, body, provider.id, model, chat_id, user_id)
+    stored = await manager.db.run_core(_store_turn, body, provider.id, model, chat_id, user_id, attach)
     turns = (
         *stored.history,
         *(
@@ -202,9 +219,15 @@ class StoredTurn:
 
 
 def _store_turn(
-    db: Connection, body: ChatRequest, provider_id: str, model: str, chat_id: str | None, user_id: int
+    db: Connection,
+    body: ChatRequest,
+    provider_id: str,
+    model: str,
+    chat_id: str | None,
+    user_id: int,
+    attach: Attach | None = None,
 ) -> StoredTurn:
-    """One unit of work: find or create the session, read its history, insert the new rows."""
+    """One unit of work: find or create the session, read the path to the new messages' parent, add them."""
     if body.session_id is None:
         session_id = database.create_session(
             db,
@@ -215,31 +238,37 @@ def _store_turn(
             chat_id=chat_id,
             user_id=user_id,
         )
-        system_prompt = body.system_prompt
+        system_prompt, parent = body.system_prompt, None
         history: list[Turn] = []  # a session made just now has no history to read back
     else:
         session_id = body.session_id
-        system_prompt, history = _session_context(db, session_id, provider_id, user_id=user_id)
+        system_prompt, parent, history = _session_context(
+            db, session_id, provider_id, attach, user_id=user_id
+        )
     rows = [_row(m.role, m.content, m.images, m.videos, m.audios, m.documents) for m in body.messages]
     rows.append(_row("assistant", "", provider=provider_id, model=model, status="streaming"))
-    *_, reply_id = database.add_messages(db, session_id, rows, touch=body.session_id is not None)
+    *_, reply_id = store.add_branch(db, session_id, parent, rows, touch=body.session_id is not None)
     return StoredTurn(session_id, system_prompt, history, reply_id)
 
 
 def _session_context(
-    db: database.SqlRunner, session_id: int, provider: str, before: int | None = None, *, user_id: int
-) -> tuple[str | None, list[Turn]]:
-    """A session's system prompt and its stored turns before `before` that are context for `provider`.
+    db: database.SqlRunner, session_id: int, provider: str, attach: Attach | None = None, *, user_id: int
+) -> tuple[str | None, int | None, list[Turn]]:
+    """A session's system prompt, the parent of new messages, and the path to it as context for `provider`.
 
     Another user's session is not found.
     """
-    session = database.session_prompt(db, session_id)
-    if session is None or session.user_id != user_id:
-        raise database.NotFoundError(f"Session {session_id} not found")
+    head = store.session_head(db, session_id, user_id)
     rows = database.session_history(db, session_id)
-    earlier = [m for m in rows if _in_context(m) and (before is None or m.id < before)]
-    history = [history_turn(m, provider) for m in earlier]
-    return session.system_prompt, history
+    parent = head.current_leaf_id
+    if attach is not None:
+        if attach.parent_id is not None:
+            store.require_message(rows, session_id, attach.parent_id)
+        if attach.branch:
+            store.refuse_if_generating(rows, session_id)
+        parent = attach.parent_id
+    history = [history_turn(m, provider) for m in paths.path_to(rows, parent) if _in_context(m)]
+    return head.system_prompt, parent, history
 
 
 def _row(
@@ -297,7 +326,10 @@ def _reopen_reply(
 ) -> tuple[database.ChatMessage, str | None, list[Turn]]:
     """One unit of work: check the reply can be continued, read what came before, mark it streaming."""
     row = continuable(db, message_id, user_id)
-    system_prompt, history = _session_context(db, row.session_id, provider.id, before=row.id, user_id=user_id)
+    # The context of a reply is the path to its parent, whatever branch the session shows.
+    system_prompt, _, history = _session_context(
+        db, row.session_id, provider.id, Attach(row.parent_id, False), user_id=user_id
+    )
     database.update_message(db, row.id, status="streaming", error=None, finish_reason=None)
     return row, system_prompt, history
 

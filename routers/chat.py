@@ -37,7 +37,7 @@ from routers.event_stream import EventStreamResponse
 router = APIRouter(prefix="/chat", tags=["chat"])
 
 
-def _on_disconnect(
+def disconnect_action(
     manager: GenerationManager, generation: Generation, *, resumable: bool
 ) -> Callable[[int], object] | None:
     """What a client's leaving does to the reply it streams (DISCONNECT_POLICY).
@@ -91,7 +91,7 @@ async def chat(
 ) -> Response:
     """Send new message(s) and get the reply, streamed as SSE (default) or as one JSON object."""
     started = await start_turn(manager, registry, body, caller=Caller(user.id, auth))
-    return await _answer(started, body.stream, manager, resumable=resumable)
+    return await answer_turn(started, body.stream, manager, resumable=resumable)
 
 
 @router.post(
@@ -110,11 +110,13 @@ async def continue_reply(
 ) -> Response:
     """Ask the model to go on with a stopped, failed, interrupted or length-cut reply (same message)."""
     started = await start_continue(manager, registry, message_id, caller=Caller(user.id, auth))
-    return await _answer(started, body.stream if body else True, manager, resumable=resumable)
+    return await answer_turn(started, body.stream if body else True, manager, resumable=resumable)
 
 
 # The chat routes take no request-scoped DB session: a streamed turn never reads through one.
-async def _answer(started: Started, stream: bool, manager: GenerationManager, *, resumable: bool) -> Response:
+async def answer_turn(
+    started: Started, stream: bool, manager: GenerationManager, *, resumable: bool
+) -> Response:
     generation = started.generation
     headers = {"X-Ignored-Parameters": ", ".join(started.ignored)} if started.ignored else {}
     if stream:
@@ -123,7 +125,7 @@ async def _answer(started: Started, stream: bool, manager: GenerationManager, *,
         return EventStreamResponse(
             generation.log.follow(0),
             with_ids=False,
-            on_close=_on_disconnect(manager, generation, resumable=resumable),
+            on_close=disconnect_action(manager, generation, resumable=resumable),
             headers=headers,
         )
     message = await manager.finished(generation)
@@ -158,7 +160,7 @@ async def resume(
     generation = manager.get(message_id)
     if generation is not None:
         # A client of the resume stream resumes by nature: only DISCONNECT_POLICY=stop stops it.
-        on_close = _on_disconnect(manager, generation, resumable=True)
+        on_close = disconnect_action(manager, generation, resumable=True)
         return EventStreamResponse(generation.log.follow(after), with_ids=True, on_close=on_close)
     elsewhere = await manager.follow_elsewhere(message_id, after)
     if elsewhere is not None:

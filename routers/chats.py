@@ -6,13 +6,14 @@ the same turns: these routes are a second door, not a second implementation.
 
 from fastapi import APIRouter, Response, status
 from pydantic import Field
-from sqlalchemy import delete, update
-from sqlalchemy.orm import Session
 
 import database
 from auth.current_user import Auth, CurrentUser
+from conversation import branching
+from conversation.schemas import EditRequest
 from generation.turn import Caller, start_turn
 from models import (
+    ApiError,
     ChatRequest,
     ChatResponse,
     MessageOut,
@@ -26,6 +27,7 @@ from models import (
 from routers import sessions
 from routers.deps import Db, Manager, MessageId, Registry, SessionId
 from routers.errors import (
+    BRANCH_CONFLICT,
     DRAINING,
     MESSAGE_NOT_FOUND,
     SESSION_NOT_FOUND,
@@ -112,33 +114,41 @@ async def post_message(
     return ChatResponse(session_id=chat.id, message=MessageOut.model_validate(message))
 
 
-@router.patch("/messages/{message_id}", responses=responses(UNREADABLE_BODY, MESSAGE_NOT_FOUND))
+class NotAUserMessage(ApiError):
+    status_code = 422
+
+
+@router.patch(
+    "/messages/{message_id}",
+    responses=responses(UNREADABLE_BODY, MESSAGE_NOT_FOUND, BRANCH_CONFLICT, VENDOR_FAILED, DRAINING),
+)
 async def edit_message(
-    db: Db, manager: Manager, user: CurrentUser, message_id: MessageId, body: MessageEdit
+    db: Db,
+    registry: Registry,
+    manager: Manager,
+    user: CurrentUser,
+    auth: Auth,
+    message_id: MessageId,
+    body: MessageEdit,
 ) -> MessageOut:
-    """Change a message's text; the messages after it, which answered the old text, are removed."""
+    """A new version of a user message and a reply to it, answered once the reply is stored.
+
+    The new version is a sibling of the old one in the chat's tree (the old one and its replies
+    stay, reachable through the siblings and the tree routes under /api/v1/sessions); the chat now
+    shows the new one. A reply is not edited but regenerated.
+    """
     found = await db.run(database.owned_message, message_id, user.id)
     if found is None:
         raise database.NotFoundError(f"Message {message_id} not found")
-    manager.stop_session(found.session_id, from_message=message_id + 1)
-    return MessageOut.model_validate(await db.run(edit_linear, message_id, body.content))
-
-
-def edit_linear(db: Session, message_id: int, content: str) -> database.ChatMessage:
-    """The edit over a linear history: the message changes, what came after it goes.
-
-    One function, so that a store keeping a tree of messages can make the edit a sibling instead.
-    """
-    row = database.get_message(db, message_id)
-    if row is None:
+    if found.role != "user":
+        raise NotAUserMessage(
+            f"Message {message_id} is an {found.role} message: only user messages are edited (a reply is "
+            f"regenerated: POST /api/v1/sessions/{found.session_id}/messages/{message_id}/regenerate)"
+        )
+    change = EditRequest(content=body.content, stream=False)
+    started = await branching.edit_message(manager, registry, None, message_id, change, Caller(user.id, auth))
+    reply = await manager.finished(started.generation)
+    edited = await db.run(database.get_message, reply.parent_id) if reply.parent_id else None
+    if edited is None:  # its chat was deleted meanwhile
         raise database.NotFoundError(f"Message {message_id} not found")
-    row.content = content
-    messages = database.ChatMessage
-    db.execute(delete(messages).where(messages.session_id == row.session_id, messages.id > message_id))
-    db.execute(
-        update(database.ChatSession)
-        .where(database.ChatSession.id == row.session_id)
-        .values(updated_at=database.utcnow())
-    )
-    db.flush()
-    return row
+    return MessageOut.model_validate(edited)

@@ -64,6 +64,9 @@ UNUSABLE_MEDIA: Responses = {
     422: _error("Invalid fields, or media the chosen provider does not take", InvalidOut),
 }
 NOT_CONTINUABLE: Responses = {409: _error("The reply is complete or still generating")}
+BRANCH_CONFLICT: Responses = {
+    409: _error("Another reply of the session is generating; `running_message_id` names it")
+}
 NOT_GENERATING: Responses = {409: _error("The message is not generating; `status` says what it is")}
 DRAINING: Responses = {
     503: _error(

@@ -1,10 +1,13 @@
 import asyncio
+from typing import TypeVar
 
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy.orm import Session
 
 import database
 from auth.current_user import CurrentUser
+from conversation import store
+from generation.manager import GenerationManager
 from models import MAX_ROW_ID, MessageOut, SessionCreate, SessionDetail, SessionOut, SessionUpdate
 from routers.deps import Db, Manager, MessageId, Registry, SessionId
 from routers.errors import MESSAGE_NOT_FOUND, SESSION_NOT_FOUND, UNKNOWN_PROVIDER, UNREADABLE_BODY, responses
@@ -43,23 +46,35 @@ async def list_sessions(
 
 @router.get("/{session_id}", responses=SESSION_NOT_FOUND)
 async def get_session(db: Db, manager: Manager, user: CurrentUser, session_id: SessionId) -> SessionDetail:
-    """A session with its messages, oldest first; a reply still running reads as it stands now."""
+    """A session with the messages of the branch it shows (root to current leaf), oldest first.
 
-    def read(session: Session) -> SessionDetail:
-        row = owned_session(session, session_id, user.id)
-        messages = [MessageOut.model_validate(m) for m in database.session_history(session, session_id)]
-        summary = SessionOut.model_validate(row).model_dump(exclude={"message_count"})
-        return SessionDetail(**summary, message_count=len(messages), messages=messages)
+    A reply still running reads as it stands now.
+    """
+    detail = await db.run(session_detail, session_id, user.id)
+    detail.messages = await with_live_state(manager, detail.messages)
+    return detail
 
-    detail = await db.run(read)
-    running = [i for i, m in enumerate(detail.messages) if m.status == "streaming"]
+
+def session_detail(session: Session, session_id: int, user_id: int) -> SessionDetail:
+    row = owned_session(session, session_id, user_id)
+    messages = [MessageOut.model_validate(m) for m in store.current_path(session, session_id)]
+    summary = SessionOut.model_validate(row).model_dump(exclude={"message_count"})
+    return SessionDetail(**summary, message_count=len(messages), messages=messages)
+
+
+M = TypeVar("M", bound=MessageOut)
+
+
+async def with_live_state(manager: GenerationManager, messages: list[M]) -> list[M]:
+    """`messages` with each reply still running as its generation holds it now."""
+    running = [i for i, m in enumerate(messages) if m.status == "streaming"]
     if running:
         # The stored row is the last periodic flush; the generation itself has the live text.
-        states = await asyncio.gather(*(manager.live_state(detail.messages[i].id) for i in running))
+        states = await asyncio.gather(*(manager.live_state(messages[i].id) for i in running))
         for i, state in zip(running, states, strict=True):
             if state is not None:
-                detail.messages[i] = MessageOut.model_validate(detail.messages[i].model_dump() | state)
-    return detail
+                messages[i] = type(messages[i]).model_validate(messages[i].model_dump() | state)
+    return messages
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=responses(UNREADABLE_BODY, UNKNOWN_PROVIDER))
@@ -108,10 +123,10 @@ async def delete_session(db: Db, manager: Manager, user: CurrentUser, session_id
 async def truncate_session(
     db: Db, manager: Manager, user: CurrentUser, session_id: SessionId, message_id: MessageId
 ) -> None:
-    """Delete a message and every later one of the session (edit and regenerate)."""
+    """Delete a message and everything after it (on every branch below it); the session shows its parent."""
     await db.run(owned_session, session_id, user.id)
     manager.stop_session(session_id, from_message=message_id)
-    if not await db.run(database.truncate_from, session_id, message_id):
+    if not await db.run(store.truncate, session_id, message_id):
         raise database.NotFoundError(f"Message {message_id} not found in session {session_id}")
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 import database
 from auth.current_user import Auth, CurrentUser
 from config import Settings
+from conversation import store
 from generation.manager import GenerationManager
 from generation.turn import Caller, Started, start_turn
 from models import ApiError, ChatRequest, RequestBody
@@ -233,7 +234,7 @@ async def chat_history(chat_id: ChatId, db: Db, user: CurrentUser) -> ChatHistor
         system = [HistoryMessageOut(role="system", content=row.system_prompt)] if row.system_prompt else []
         messages = [
             HistoryMessageOut(role=m.role, content=m.content, timestamp=m.created_at)
-            for m in database.session_history(session, row.id)
+            for m in store.current_path(session, row.id)
         ]
         history = HistoryOut(
             created_at=row.created_at, last_updated=row.updated_at, messages=system + messages

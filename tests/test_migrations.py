@@ -276,23 +276,34 @@ def aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC)
 
 
-# The columns the revisions after the baseline add, as a row written before them holds them.
-ADDED_COLUMNS: dict[str, dict[str, Any]] = {
-    "chat_sessions": {"chat_id": None, "user_id": 1},
-    "chat_messages": {"documents": None, "tool_calls": None},
-}
+def tree_columns(table: str, row: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The columns the revisions after the baseline add, as they fill them for a row written before.
+
+    Every row is the local user's (0005); each chat becomes a tree of one branch (0007): a message's
+    parent is the one before it in its session, and the session's current leaf its last message.
+    """
+    if table == "chat_sessions":
+        own = [m["id"] for m in messages if m["session_id"] == row["id"]]
+        return {"chat_id": None, "user_id": 1, "current_leaf_id": max(own, default=None)}
+    earlier = [m["id"] for m in messages if m["session_id"] == row["session_id"] and m["id"] < row["id"]]
+    return {"documents": None, "tool_calls": None, "parent_id": max(earlier, default=None)}
 
 
 def upgraded(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
     """Rows written before migrations, as an upgrade to head leaves them."""
-    return {table: [{**row, **ADDED_COLUMNS[table]} for row in found] for table, found in rows.items()}
+    messages = rows["chat_messages"]
+    return {
+        table: [{**row, **tree_columns(table, row, messages)} for row in found]
+        for table, found in rows.items()
+    }
 
 
 def served_session(row: dict[str, Any], count: int) -> dict[str, Any]:
     """A session row as the API gives it: aware timestamps, and its count of messages."""
     stamps = {"created_at": aware(row["created_at"]), "updated_at": aware(row["updated_at"])}
     # The owner is not part of a session's answer.
-    return {**row, "chat_id": None, **stamps, "message_count": count}
+    added = {k: v for k, v in tree_columns("chat_sessions", row, MESSAGES).items() if k != "user_id"}
+    return {**row, **added, **stamps, "message_count": count}
 
 
 def served_message(row: dict[str, Any]) -> dict[str, Any]:
@@ -300,7 +311,7 @@ def served_message(row: dict[str, Any]) -> dict[str, Any]:
     fields = {key: value for key, value in row.items() if key != "session_id"}
     return {
         **fields,
-        **ADDED_COLUMNS["chat_messages"],
+        **tree_columns("chat_messages", row, MESSAGES),
         "created_at": aware(row["created_at"]),
         **(INTERRUPTED if row["status"] == "streaming" else {}),
     }

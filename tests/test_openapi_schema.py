@@ -81,6 +81,20 @@ CONFIG = schemathesis.Config.from_dict(
                 "include-path": "/api/v1/usage",
                 "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTED, "422"]}},
             },
+            # A message of a session is not a resource of it that schemathesis can link: a session
+            # just created has none, so these answer 404 for any message id it picks.
+            *(
+                {
+                    "include-path": f"/api/v1/sessions/{{session_id}}{path}",
+                    "checks": {"ensure_resource_availability": {"enabled": False}},
+                }
+                for path in (
+                    "/leaf",
+                    "/messages/{message_id}/siblings",
+                    "/messages/{message_id}/edit",
+                    "/messages/{message_id}/regenerate",
+                )
+            ),
             # Continuing a reply asks its vendor again, for the model the reply was made with.
             {
                 "include-path": "/api/v1/chat/{message_id}/continue",

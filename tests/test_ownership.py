@@ -27,6 +27,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/sessions/{session_id}"): {"title": "taken over"},
     ("POST", "/chats/{chat_id}/messages"): {"content": "B writes in A's chat"},
     ("PATCH", "/messages/{message_id}"): {"content": "B edits A's message"},
+    ("PUT", "/api/v1/sessions/{session_id}/leaf"): {"message_id": 1},
+    ("POST", "/api/v1/sessions/{session_id}/messages/{message_id}/edit"): {"content": "B's version"},
 }
 
 

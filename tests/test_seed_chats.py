@@ -54,9 +54,15 @@ async def test_editing_a_message_changes_it_and_removes_what_answered_the_old_te
     messages = (await client.get(f"/chats/{session_id}")).json()["messages"]
     edited = await client.patch(f"/messages/{messages[2]['id']}", json={"content": "two, edited"})
     assert edited.status_code == 200
-    assert (edited.json()["id"], edited.json()["content"]) == (messages[2]["id"], "two, edited")
+    # A new version beside the old one, answered anew; the chat shows it, the old branch is kept.
+    assert edited.json()["content"] == "two, edited"
+    assert edited.json()["parent_id"] == messages[2]["parent_id"] == messages[1]["id"]
     after = (await client.get(f"/chats/{session_id}/messages")).json()
-    assert [m["content"] for m in after] == ["one", messages[1]["content"], "two, edited"]
+    assert [m["content"] for m in after] == ["one", messages[1]["content"], "two, edited", "Hello world"]
+    versions = await client.get(f"/api/v1/sessions/{session_id}/messages/{edited.json()['id']}/siblings")
+    assert [m["content"] for m in versions.json()] == ["two", "two, edited"]
+    reply = await client.patch(f"/messages/{after[-1]['id']}", json={"content": "no"})
+    assert reply.status_code == 422 and "only user messages are edited" in reply.json()["detail"]
 
 
 async def test_a_deleted_chat_is_gone_from_both_apis(client: httpx.AsyncClient) -> None:
