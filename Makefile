@@ -30,6 +30,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.relay
 	$(PY) -m bench.flush
+	$(PY) -m bench.search
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

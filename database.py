@@ -47,6 +47,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 import migrations
 from models import ApiError
+from search import schema as search_schema
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -135,6 +136,9 @@ class ChatMessage(Base):
 
     session: Mapped[ChatSession] = relationship(back_populates="messages")
 
+
+# `create_all` makes the search indexes too, as migration 0007 does.
+event.listen(Base.metadata, "after_create", lambda _target, connection, **_: search_schema.create(connection))
 
 SESSIONS = cast(Table, ChatSession.__table__)
 MESSAGES = cast(Table, ChatMessage.__table__)

@@ -229,7 +229,9 @@ def schema_of(url: str) -> dict[str, Any]:
 
 def differences_from_models(url: str) -> list[Any]:
     with connected(url) as db:
-        context = MigrationContext.configure(db, opts={"compare_type": True, "compare_server_default": True})
+        context = MigrationContext.configure(
+            db, opts={"compare_type": True, "compare_server_default": True, "include_name": migrations.ours}
+        )
         return compare_metadata(context, database.Base.metadata)
 
 

@@ -1,0 +1,22 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from routers.deps import Db
+from search.query import SearchHit, search
+
+router = APIRouter(tags=["search"])
+
+
+@router.get("/search")
+async def search_history(
+    db: Db,
+    q: Annotated[str, Query(min_length=1, max_length=500, description="Words or text to find")],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[SearchHit]:
+    """Session titles and message text holding every term of `q`, best first, each with a snippet.
+
+    A term is found anywhere in the text on SQLite, at the start of a word on PostgreSQL; CJK
+    text is found as a substring on both. A reply still being written is found once it ends.
+    """
+    return await db.run(search, q, limit=limit)
