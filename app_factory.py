@@ -24,7 +24,7 @@ from generation.redis_bus import RedisBus
 from media import remove_partial_uploads
 from models import ApiError, is_text
 from provider_registry import ProviderRegistry, provider_ids
-from routers import chat, health, models, providers, search, sessions, simple_chat, upload
+from routers import archive, chat, health, models, providers, search, sessions, simple_chat, upload
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     # The simple chat API's routes are at the root, where API_PREFIX cannot be (config.py).
     app.include_router(simple_chat.router)
-    for module in (providers, models, sessions, chat, upload, search):
+    for module in (providers, models, sessions, chat, upload, search, archive):
         app.include_router(module.router, prefix=settings.api_prefix)
     app.include_router(health.api_router, prefix=settings.api_prefix)
     settings.upload_dir.mkdir(parents=True, exist_ok=True)

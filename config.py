@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     max_video_mb: float = Field(default=200, gt=0)
     max_audio_mb: float = Field(default=50, gt=0)
     max_image_pixels: int = Field(default=50_000_000, gt=0)
+    max_import_mb: float = Field(default=200, gt=0)
 
     redis_url: str | None = None
 

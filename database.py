@@ -103,6 +103,8 @@ class ChatSession(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # Its id in the simple chat API (routers/simple_chat.py); sessions made elsewhere have none.
     chat_id: Mapped[str | None] = mapped_column(String(100), index=True, unique=True)
+    # Where an imported session came from (archive/): a file imported again adds no second copy.
+    origin: Mapped[str | None] = mapped_column(String(200), index=True, unique=True)
 
     messages: Mapped[list["ChatMessage"]] = relationship(
         back_populates="session",

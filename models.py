@@ -162,6 +162,7 @@ class SessionOut(BaseModel):
     updated_at: datetime
     message_count: int = 0
     chat_id: str | None = Field(None, description="Its id in the simple chat API (POST /chat), if it has one")
+    origin: str | None = Field(None, description="Where it was imported from (POST /import), if it was")
 
 
 class SessionDetail(SessionOut):

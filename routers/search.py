@@ -8,7 +8,8 @@ from search.query import SearchHit, search
 router = APIRouter(tags=["search"])
 
 
-@router.get("/search")
+# A title hit has no message: its message_id and role are left out rather than null.
+@router.get("/search", response_model_exclude_none=True)
 async def search_history(
     db: Db,
     q: Annotated[str, Query(min_length=1, max_length=500, description="Words or text to find")],

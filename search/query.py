@@ -29,7 +29,7 @@ CANDIDATES = 300
 
 
 class SearchHit(BaseModel):
-    """One matching message (or a session's title: `message_id` is then null)."""
+    """One matching message, or a session's title (without `message_id` and `role`)."""
 
     session_id: int
     session_title: str

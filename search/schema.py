@@ -11,7 +11,7 @@ configuration: no stemming, no stop words, no language guessed) and pg_trgm GIN 
 substrings, which is how a CJK term is found.
 
 A batch migration that rebuilds chat_messages or chat_sessions on SQLite drops their triggers with
-the old table: such a revision must create them again (`_sqlite_triggers`).
+the old table: such a revision must create them again (`restore_triggers`).
 """
 
 from sqlalchemy.engine import Connection
@@ -49,9 +49,11 @@ def _sqlite_tables() -> list[str]:
     ]
 
 
-def _sqlite_triggers() -> list[str]:
+def _sqlite_triggers(table: str | None = None) -> list[str]:
     statements = []
     for fts, column, source, indexed in _SQLITE_SOURCES:
+        if table not in (None, source):
+            continue
         old, new = indexed.format(row="old"), indexed.format(row="new")
         # FTS5's 'delete' command must be given the values the row was indexed with: only rows
         # that were indexed are deleted from it.
@@ -97,6 +99,13 @@ def create(connection: Connection) -> None:
         return
     for statement in statements:
         connection.exec_driver_sql(statement)
+
+
+def restore_triggers(connection: Connection, table: str) -> None:
+    """Create the triggers on `table` again, after a batch revision rebuilt it (SQLite only)."""
+    if connection.dialect.name == "sqlite":
+        for statement in _sqlite_triggers(table):
+            connection.exec_driver_sql(statement)
 
 
 def drop(connection: Connection) -> None:

@@ -279,7 +279,10 @@ def aware(value: datetime) -> datetime:
 
 
 # The columns the revisions after the baseline add, as a row written before them holds them.
-ADDED_COLUMNS: dict[str, dict[str, Any]] = {"chat_sessions": {"chat_id": None}, "chat_messages": {}}
+ADDED_COLUMNS: dict[str, dict[str, Any]] = {
+    "chat_sessions": {"chat_id": None, "origin": None},
+    "chat_messages": {},
+}
 
 
 def upgraded(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
