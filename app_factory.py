@@ -25,6 +25,7 @@ from media import remove_partial_uploads
 from models import ApiError, is_text
 from provider_registry import ProviderRegistry, provider_ids
 from routers import archive, chat, health, models, providers, search, sessions, simple_chat, upload
+from titles.titler import Titler
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +52,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         await remove_partial_uploads(settings.upload_dir)
         registry = ProviderRegistry(settings)
+        try:
+            titler = _titler(settings, registry, db)
+        except Exception:
+            await registry.aclose()
+            await db.close()
+            raise
         await registry.prepare()
         registry.start_probes()  # a vendor without a key (Ollama): asked now, not waited for
         bus = RedisBus(settings.redis_url) if settings.redis_url else None
         manager = GenerationManager(settings, db, bus)
+        manager.titler = titler
         await manager.start()
         app.state.settings = settings
         app.state.database = db
@@ -64,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await manager.drain(settings.shutdown_grace_seconds)
+            if manager.titler is not None:
+                await manager.titler.close()
             await manager.close()
             await registry.aclose()
             await db.close()
@@ -93,6 +103,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/uploads", UploadFiles(directory=settings.upload_dir), name="uploads")
     app.openapi = _openapi_listing_providers(app, provider_ids(settings))  # type: ignore[method-assign]
     return app
+
+
+def _titler(settings: Settings, registry: ProviderRegistry, db: database.Database) -> Titler | None:
+    """The titler when TITLE_PROVIDER and TITLE_MODEL are set; an unknown provider stops start-up."""
+    if not (settings.title_provider and settings.title_model):
+        return None
+    return Titler(registry, db, settings.title_provider, settings.title_model)
 
 
 def _openapi_listing_providers(app: FastAPI, ids: list[str]) -> Callable[[], dict[str, Any]]:

@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     keepalive_seconds: float = Field(default=15.0, gt=0)
     loop_detect_chars: int = Field(default=1200, ge=0)
 
+    # Automatic titles (titles/): both set, a model names each new session after its first reply.
+    title_provider: str | None = None
+    title_model: str | None = None
+
     # The simple chat API at the root (routers/simple_chat.py), and new sessions' system prompt.
     default_provider: str = "ollama"
     default_model: str = "llama3.1:8b-instruct-q8_0"

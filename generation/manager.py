@@ -9,7 +9,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import database
 from config import Settings
@@ -21,6 +21,9 @@ from generation.reply import Reply
 from generation.running import Generation
 from generation.watchdogs import STOPPED, overrun
 from providers.base import LLMProvider, ProviderRequest
+
+if TYPE_CHECKING:
+    from titles.titler import Titler
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,8 @@ class GenerationManager:
         self.default_prompt = PromptFile(settings.system_prompt_file)
         self._recent: dict[int, tuple[float, Generation]] = {}
         self._supervisor: asyncio.Task[None] | None = None
+        # Names new sessions after their first reply (TITLE_PROVIDER); None when that is off.
+        self.titler: Titler | None = None
 
     async def start(self) -> None:
         """Recover replies a dead process left `streaming`, then start supervising."""
