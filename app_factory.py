@@ -23,8 +23,11 @@ from generation.manager import GenerationManager
 from generation.redis_bus import RedisBus
 from media import remove_partial_uploads
 from models import ApiError, is_text
+from observability.metrics import Metrics, MetricsMiddleware
+from observability.request_id import RequestIdMiddleware
 from provider_registry import ProviderRegistry, provider_ids
 from routers import archive, chat, health, models, providers, search, sessions, simple_chat, upload
+from routers import metrics as metrics_router
 from titles.titler import Titler
 
 logger = logging.getLogger(__name__)
@@ -63,11 +66,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = RedisBus(settings.redis_url) if settings.redis_url else None
         manager = GenerationManager(settings, db, bus)
         manager.titler = titler
+        manager.metrics = metrics
+        metrics.count_running(lambda: len(manager.active))
+        db.observe = metrics.observe_database
         await manager.start()
         app.state.settings = settings
         app.state.database = db
         app.state.registry = registry
         app.state.manager = manager
+        app.state.metrics = metrics
         try:
             yield
         finally:
@@ -78,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await registry.aclose()
             await db.close()
 
+    metrics = Metrics()
     app = FastAPI(
         title=settings.app_name,
         version=settings.app_version,
@@ -90,10 +98,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_credentials="*" not in settings.cors_origins,
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["X-Total-Count", "X-Ignored-Parameters"],
+        expose_headers=["X-Total-Count", "X-Ignored-Parameters", "X-Request-Id"],
     )
+    # Outermost: the request id is set before anything else runs, and errors are counted too.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIdMiddleware)
     _add_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics_router.router)
     # The simple chat API's routes are at the root, where API_PREFIX cannot be (config.py).
     app.include_router(simple_chat.router)
     for module in (providers, models, sessions, chat, upload, search, archive):

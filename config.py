@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     keepalive_seconds: float = Field(default=15.0, gt=0)
     loop_detect_chars: int = Field(default=1200, ge=0)
 
+    # Observability (observability/): log lines, and who may read /metrics.
+    log_format: Literal["text", "json"] = "text"
+    metrics_token: str | None = None
+
     # Automatic titles (titles/): both set, a model names each new session after its first reply.
     title_provider: str | None = None
     title_model: str | None = None

@@ -18,6 +18,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -171,6 +172,8 @@ class Database:
         self._checkpoint_due: asyncio.TimerHandle | None = None
         self._checkpointing: Future[None] | None = None
         self._wal_checked = 0  # the WAL file's size when the last checkpoint started
+        # Told the seconds each unit of work took (observability/metrics.py), when set.
+        self.observe: Callable[[float], None] | None = None
 
     async def run(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `work(session, ...)` on a database thread; commit if it returns, roll back if it raises.
@@ -199,17 +202,27 @@ class Database:
         return await asyncio.shield(asyncio.wrap_future(queued))
 
     def _unit(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        started = time.perf_counter()
         session = Session(bind=self._connection(), expire_on_commit=False)
         try:
             with session.begin():
                 return work(session, *args, **kwargs)
         finally:
             session.close()
+            self._timed(started)
 
     def _core_unit(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        started = time.perf_counter()
         connection = self._connection()
-        with connection.begin():
-            return work(connection, *args, **kwargs)
+        try:
+            with connection.begin():
+                return work(connection, *args, **kwargs)
+        finally:
+            self._timed(started)
+
+    def _timed(self, started: float) -> None:
+        if self.observe is not None:
+            self.observe(time.perf_counter() - started)
 
     def _connection(self) -> Connection:
         # A connection lost to a disconnect is invalidated by SQLAlchemy and, once its unit of work

@@ -23,6 +23,7 @@ from generation.watchdogs import STOPPED, overrun
 from providers.base import LLMProvider, ProviderRequest
 
 if TYPE_CHECKING:
+    from observability.metrics import Metrics
     from titles.titler import Titler
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class GenerationManager:
         self._supervisor: asyncio.Task[None] | None = None
         # Names new sessions after their first reply (TITLE_PROVIDER); None when that is off.
         self.titler: Titler | None = None
+        self.metrics: Metrics | None = None  # told of each reply that ends, when set
 
     async def start(self) -> None:
         """Recover replies a dead process left `streaming`, then start supervising."""
@@ -101,6 +103,8 @@ class GenerationManager:
                 generation.done.set()
                 self.active.pop(generation.message_id, None)
                 self._recent[generation.message_id] = (time.monotonic(), generation)
+                if self.metrics is not None:
+                    self.metrics.reply_ended(generation)
             if self.bus is not None:
                 await self.bus.release_lease(generation.message_id)
 
