@@ -21,6 +21,9 @@ import database
 from config import Settings, load_settings
 from generation.manager import GenerationManager
 from generation.redis_bus import RedisBus
+from limits.dependency import Limits
+from limits.local import LocalLimits
+from limits.shared import RedisLimits
 from media import remove_partial_uploads
 from models import ApiError, is_text
 from observability.metrics import Metrics, MetricsMiddleware
@@ -75,9 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = registry
         app.state.manager = manager
         app.state.metrics = metrics
+        app.state.limits = chat_limits = _limits(settings)
         try:
             yield
         finally:
+            if chat_limits is not None:
+                await chat_limits.close()
             await manager.drain(settings.shutdown_grace_seconds)
             if manager.titler is not None:
                 await manager.titler.close()
@@ -115,6 +121,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/uploads", UploadFiles(directory=settings.upload_dir), name="uploads")
     app.openapi = _openapi_listing_providers(app, provider_ids(settings))  # type: ignore[method-assign]
     return app
+
+
+def _limits(settings: Settings) -> Limits | None:
+    """The chat limits' counts: shared through Redis when REDIS_URL is set; None with no limit set."""
+    per_minute, concurrent = settings.rate_limit_per_minute, settings.max_concurrent_generations
+    if not (per_minute or concurrent):
+        return None
+    if settings.redis_url:
+        # A slot whose worker died is given up once its reply could no longer be running.
+        return RedisLimits(settings.redis_url, per_minute, concurrent, settings.max_generation_seconds + 60)
+    return LocalLimits(per_minute, concurrent)
 
 
 def _titler(settings: Settings, registry: ProviderRegistry, db: database.Database) -> Titler | None:

@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     keepalive_seconds: float = Field(default=15.0, gt=0)
     loop_detect_chars: int = Field(default=1200, ge=0)
 
+    # Per-client limits on chat requests (limits/); 0 is no limit.
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+    max_concurrent_generations: int = Field(default=0, ge=0)
+
     # Observability (observability/): log lines, and who may read /metrics.
     log_format: Literal["text", "json"] = "text"
     metrics_token: str | None = None

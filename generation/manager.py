@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any
 
 import database
+import limits.slots
 from config import Settings
 from generation.event_log import Event
 from generation.prompt_file import PromptFile
@@ -88,14 +89,17 @@ class GenerationManager:
             await self.bus.renew_leases([generation.message_id])
         self.active[generation.message_id] = generation
         generation.task = asyncio.create_task(
-            self._drive(generation), name=f"generation-{generation.message_id}"
+            self._drive(generation, limits.slots.claim()), name=f"generation-{generation.message_id}"
         )
         return generation
 
-    async def _drive(self, generation: Generation) -> None:
+    async def _drive(self, generation: Generation, slot: limits.slots.Slot | None = None) -> None:
+        """Run the generation, store its end, and free the limit slot its request took (limits/)."""
         try:
             await generation.run()
         finally:
+            if slot is not None:
+                await asyncio.shield(slot.release())
             try:
                 await asyncio.shield(self._store(generation))
             finally:
