@@ -26,6 +26,7 @@ from limits.local import LocalLimits
 from limits.shared import RedisLimits
 from media import remove_partial_uploads
 from models import ApiError, is_text
+from observability import tracing
 from observability.metrics import Metrics, MetricsMiddleware
 from observability.request_id import RequestIdMiddleware
 from provider_registry import ProviderRegistry, provider_ids
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         manager = GenerationManager(settings, db, bus)
         manager.titler = titler
         manager.metrics = metrics
+        manager.tracer = traces.get_tracer("lite-llm-chat") if traces is not None else None
         metrics.count_running(lambda: len(manager.active))
         db.observe = metrics.observe_database
         await manager.start()
@@ -90,13 +92,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await manager.close()
             await registry.aclose()
             await db.close()
+            await tracing.shutdown(traces)
 
     metrics = Metrics()
+    traces = tracing.tracer_provider(settings)
     app = FastAPI(
         title=settings.app_name,
         version=settings.app_version,
         description="One API for many LLM vendors, with every conversation kept in a database.",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry spans, on this app's provider; its metrics are /metrics'.
+        telemetry={"tracer_provider": traces, "metrics": False, "logs": False}
+        if traces is not None
+        else {"tracing": False, "metrics": False, "logs": False},
     )
     app.add_middleware(
         CORSMiddleware,

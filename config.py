@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     # Observability (observability/): log lines, and who may read /metrics.
     log_format: Literal["text", "json"] = "text"
     metrics_token: str | None = None
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str = "lite-llm-chat"
 
     # Automatic titles (titles/): both set, a model names each new session after its first reply.
     title_provider: str | None = None

@@ -21,9 +21,12 @@ from generation.redis_bus import RedisBus
 from generation.reply import Reply
 from generation.running import Generation
 from generation.watchdogs import STOPPED, overrun
+from observability.tracing import reply_span
 from providers.base import LLMProvider, ProviderRequest
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
     from observability.metrics import Metrics
     from titles.titler import Titler
 
@@ -56,6 +59,7 @@ class GenerationManager:
         # Names new sessions after their first reply (TITLE_PROVIDER); None when that is off.
         self.titler: Titler | None = None
         self.metrics: Metrics | None = None  # told of each reply that ends, when set
+        self.tracer: Tracer | None = None  # a span per reply (OTEL_EXPORTER_OTLP_ENDPOINT), when set
 
     async def start(self) -> None:
         """Recover replies a dead process left `streaming`, then start supervising."""
@@ -95,6 +99,10 @@ class GenerationManager:
 
     async def _drive(self, generation: Generation, slot: limits.slots.Slot | None = None) -> None:
         """Run the generation, store its end, and free the limit slot its request took (limits/)."""
+        with reply_span(self.tracer, generation):
+            await self._run_and_store(generation, slot)
+
+    async def _run_and_store(self, generation: Generation, slot: limits.slots.Slot | None) -> None:
         try:
             await generation.run()
         finally:

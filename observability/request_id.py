@@ -9,6 +9,7 @@ import uuid
 from contextvars import ContextVar
 
 import httpx2
+from opentelemetry import propagate
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "X-Request-Id"
@@ -27,10 +28,14 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
 
 
 async def send_request_id(request: httpx2.Request) -> None:
-    """httpx2 request hook of the vendor clients: the vendor's logs can be matched with ours."""
+    """httpx2 request hook of the vendor clients: the vendor's logs can be matched with ours.
+
+    The trace context (`traceparent`) goes along when a span is current (observability/tracing.py).
+    """
     current = REQUEST_ID.get()
     if current is not None:
         request.headers[HEADER] = current
+    propagate.inject(request.headers)
 
 
 class RequestIdMiddleware:

@@ -8,8 +8,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from app_factory import create_app
 from tests.conftest import ChatCall, ServeApp, SettingsFactory, chat_body
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream
+from tests.fakes.otlp_collector import FakeCollector
 from tests.fakes.server import ServerThread
 from tests.service_process import ServiceProcess
 
@@ -137,3 +139,30 @@ def test_json_logs_carry_the_request_id(tmp_path: Path) -> None:
         line["logger"] == "uvicorn.access" and "POST /api/v1/chat" in line["message"] for line in traced
     )
     assert fake.requests[0].headers["x-request-id"] == "trace-7"
+
+
+async def test_traces_reach_the_otlp_collector_with_the_reply_under_its_request(
+    make_settings: SettingsFactory, vendor: FakeOpenAIVendor
+) -> None:
+    collector = FakeCollector()
+    with ServerThread(collector.app) as collector_server:
+        settings = make_settings(
+            otel_exporter_otlp_endpoint=collector_server.url, otel_service_name="chat-test"
+        )
+        # The app's lifespan ends inside the block: its provider's shutdown sends the last spans.
+        with ServerThread(create_app(settings), lifespan="on") as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+                answer = await http.post("/api/v1/chat", json=chat_body("deepseek", "hi", stream=False))
+                assert answer.status_code == 200
+    assert set(collector.content_types) == {"application/x-protobuf"}
+    (request_span,) = [s for s in collector.spans if s.attributes.get("http.route") == "/api/v1/chat"]
+    (reply,) = [s for s in collector.spans if s.name == "chat.reply"]
+    assert request_span.service == reply.service == "chat-test"
+    assert request_span.kind == 2  # SERVER
+    assert request_span.attributes["http.request.method"] == "POST"
+    assert reply.trace_id == request_span.trace_id
+    assert reply.attributes["chat.provider"] == "deepseek"
+    assert reply.attributes["chat.status"] == "complete"
+    # The vendor was called inside the reply's span: its traceparent names that trace and span.
+    traceparent = vendor.requests[0].headers["traceparent"]
+    assert traceparent.split("-")[1:3] == [reply.trace_id, reply.span_id]
