@@ -1,5 +1,6 @@
 """GET /api/v1/search over titles and message text, on SQLite (FTS5) and PostgreSQL (tsvector)."""
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import ChatCall, ServeApp, SettingsFactory, chat_body
-from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, text_stream
+from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream
 from tests.postgres_server import create_database
 from tests.test_migrations import write_before_migrations
 
@@ -183,3 +184,18 @@ async def test_rows_stored_before_the_upgrade_are_found(
         world = await found(http, "世界")
     assert [(h["session_id"], h["message_id"], marked(h)) for h in pavilion] == [(1, 2, ["pavillon"])]
     assert [(h["session_id"], "message_id" in h) for h in world] == [(2, False)]
+
+
+async def test_a_reply_is_found_once_it_has_ended(
+    http: httpx.AsyncClient, chat: ChatCall, vendor: FakeOpenAIVendor
+) -> None:
+    vendor.queue(Reply([sse(chunk("Marmalade recipe: "))], stall=1.5))
+    pending = asyncio.ensure_future(chat(http, chat_body("deepseek", "Jam?")))
+    async with asyncio.timeout(5):
+        while not vendor.requests:
+            await asyncio.sleep(0.01)
+        while "marmalade" not in str((await http.get("/api/v1/sessions/1")).json()["messages"]).lower():
+            await asyncio.sleep(0.02)  # the reply's text is flushed to its row: it is being written
+    assert await found(http, "marmalade") == []
+    await pending
+    assert [h["role"] for h in await found(http, "marmalade")] == ["assistant"]
