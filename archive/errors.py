@@ -11,6 +11,10 @@ class InvalidArchive(ApiError):
     status_code = 422
 
 
+class FileTooLarge(InvalidArchive):
+    status_code = 413
+
+
 def where(location: tuple[int | str, ...]) -> str:
     """A pydantic error location written as a path into the file: `sessions[2].messages[0].role`."""
     path = ""

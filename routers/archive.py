@@ -5,7 +5,7 @@ import asyncio
 from fastapi import APIRouter, Response, UploadFile
 from pydantic import BaseModel
 
-from archive.errors import InvalidArchive
+from archive.errors import FileTooLarge
 from archive.ours import Archive
 from archive.reader import read_archive
 from archive.store import export_sessions, import_sessions
@@ -74,7 +74,3 @@ async def _read_limited(file: UploadFile, limit_mb: float) -> bytes:
             raise FileTooLarge(f"The file is larger than {limit_mb:g} MB (MAX_IMPORT_MB)")
         pieces.append(piece)
     return b"".join(pieces)
-
-
-class FileTooLarge(InvalidArchive):
-    status_code = 413
