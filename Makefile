@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) -m bench.auth
 	$(PY) -m bench.gateway
 	$(PY) -m bench.websocket
+	$(PY) -m bench.search
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

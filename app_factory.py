@@ -26,10 +26,17 @@ from config import Settings, load_settings
 from gateway.service import Gateway
 from generation.manager import GenerationManager
 from generation.redis_bus import RedisBus
+from limits.dependency import Limits
+from limits.local import LocalLimits
+from limits.shared import RedisLimits
 from media import remove_partial_uploads
 from models import ApiError, is_text
+from observability import tracing
+from observability.metrics import Metrics, MetricsMiddleware
+from observability.request_id import RequestIdMiddleware
 from provider_registry import ProviderRegistry, provider_ids
 from routers import (
+    archive,
     auth,
     chat,
     chats,
@@ -37,6 +44,7 @@ from routers import (
     models,
     openai_gateway,
     providers,
+    search,
     sessions,
     simple_chat,
     tree,
@@ -45,7 +53,9 @@ from routers import (
     user_keys,
     websocket,
 )
+from routers import metrics as metrics_router
 from socket_stream.connection import SocketRegistry
+from titles.titler import Titler
 
 logger = logging.getLogger(__name__)
 
@@ -86,10 +96,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         await remove_partial_uploads(settings.upload_dir)
         registry = ProviderRegistry(settings)
+        try:
+            titler = _titler(settings, registry, db)
+        except Exception:
+            await registry.aclose()
+            await db.close()
+            raise
         await registry.prepare()
         registry.start_probes()  # a vendor without a key (Ollama): asked now, not waited for
         bus = RedisBus(settings.redis_url) if settings.redis_url else None
         manager = GenerationManager(settings, db, bus)
+        manager.titler = titler
+        manager.metrics = metrics
+        manager.tracer = traces.get_tracer("lite-llm-chat") if traces is not None else None
+        metrics.count_running(lambda: len(manager.active))
+        db.observe = metrics.observe_database
         await manager.start()
         app.state.settings = settings
         app.state.database = db
@@ -98,20 +119,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.auth = AuthService(settings, db)
         _warn_if_open(settings)
         app.state.gateway = gateway
+        app.state.metrics = metrics
+        app.state.limits = chat_limits = _limits(settings)
         try:
             yield
         finally:
+            if chat_limits is not None:
+                await chat_limits.close()
             await manager.drain(settings.shutdown_grace_seconds)
+            if manager.titler is not None:
+                await manager.titler.close()
             await manager.close()
             await registry.aclose()
             await app.state.auth.aclose()
             await db.close()
+            await tracing.shutdown(traces)
 
+    metrics = Metrics()
+    traces = tracing.tracer_provider(settings)
     app = FastAPI(
         title=settings.app_name,
         version=settings.app_version,
         description="One API for many LLM vendors, with every conversation kept in a database.",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry spans, on this app's provider; its metrics are /metrics'.
+        telemetry={"tracer_provider": traces, "metrics": False, "logs": False}
+        if traces is not None
+        else {"tracing": False, "metrics": False, "logs": False},
     )
     app.add_middleware(
         CORSMiddleware,
@@ -122,11 +156,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=[
             "X-Total-Count",
             "X-Ignored-Parameters",
+            "X-Request-Id",
             "X-Session-Id",
             "X-Message-Id",
             "X-Answered-By",
         ],
     )
+    # Outermost: the request id is set before anything else runs, and errors are counted too.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIdMiddleware)
     _add_error_handlers(app)
     _add_routers(app, settings)
     app.state.sockets = SocketRegistry()
@@ -140,13 +178,15 @@ def _add_routers(app: FastAPI, settings: Settings) -> None:
     # Every route but the health checks and signing up or in needs a credential with AUTH_MODE=required.
     signed_in = [Depends(current_user)]
     app.include_router(health.router)
+    # /metrics has a bearer secret of its own (METRICS_TOKEN), not an account.
+    app.include_router(metrics_router.router)
     app.include_router(auth.public_router)
     app.include_router(auth.router)
     # The simple chat API's routes are at the root, where API_PREFIX cannot be (config.py); so are
     # seed 003's, with its own /models and /providers beside ours under API_PREFIX.
     for module in (simple_chat, chats, user_keys, providers, models):
         app.include_router(module.router, dependencies=signed_in)
-    for module in (providers, models, sessions, tree, chat, upload, usage):
+    for module in (providers, models, sessions, tree, chat, upload, usage, search, archive):
         app.include_router(module.router, prefix=settings.api_prefix, dependencies=signed_in)
     # Seed 003's streaming routes are at the root, where seed 003 has them. A socket's client is
     # known by a token it sends (routers/websocket.py); the HTTP routes there ask for the caller.
@@ -171,6 +211,24 @@ def _warn_if_open(settings: Settings) -> None:
             "and spends the vendor keys; set AUTH_MODE=required (and SECRET_KEY) to require accounts",
             settings.backend_host,
         )
+
+
+def _limits(settings: Settings) -> Limits | None:
+    """The chat limits' counts: shared through Redis when REDIS_URL is set; None with no limit set."""
+    per_minute, concurrent = settings.rate_limit_per_minute, settings.max_concurrent_generations
+    if not (per_minute or concurrent):
+        return None
+    if settings.redis_url:
+        # A slot whose worker died is given up once its reply could no longer be running.
+        return RedisLimits(settings.redis_url, per_minute, concurrent, settings.max_generation_seconds + 60)
+    return LocalLimits(per_minute, concurrent)
+
+
+def _titler(settings: Settings, registry: ProviderRegistry, db: database.Database) -> Titler | None:
+    """The titler when TITLE_PROVIDER and TITLE_MODEL are set; an unknown provider stops start-up."""
+    if not (settings.title_provider and settings.title_model):
+        return None
+    return Titler(registry, db, settings.title_provider, settings.title_model)
 
 
 def _openapi_listing_providers(

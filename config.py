@@ -113,6 +113,7 @@ class Settings(BaseSettings):
     max_audio_mb: float = Field(default=50, gt=0)
     max_document_mb: float = Field(default=32, gt=0)
     max_image_pixels: int = Field(default=50_000_000, gt=0)
+    max_import_mb: float = Field(default=200, gt=0)
 
     redis_url: str | None = None
 
@@ -128,6 +129,20 @@ class Settings(BaseSettings):
     # the largest frame a client may send (uvicorn itself closes a socket on frames over 16 MiB).
     ws_send_queue: int = Field(default=256, ge=1)
     ws_max_frame_bytes: int = Field(default=1_048_576, ge=1024, le=16 * 1024 * 1024)
+
+    # Per-client limits on chat requests (limits/); 0 is no limit.
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+    max_concurrent_generations: int = Field(default=0, ge=0)
+
+    # Observability (observability/): log lines, and who may read /metrics.
+    log_format: Literal["text", "json"] = "text"
+    metrics_token: str | None = None
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str = "lite-llm-chat"
+
+    # Automatic titles (titles/): both set, a model names each new session after its first reply.
+    title_provider: str | None = None
+    title_model: str | None = None
 
     # The simple chat API at the root (routers/simple_chat.py), and new sessions' system prompt.
     default_provider: str = "ollama"

@@ -18,6 +18,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 import migrations
 from models import ApiError
+from search import schema as search_schema
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -113,6 +115,8 @@ class ChatSession(Base):
     # of one user (migration 0005): two users may each have a chat "work".
     __table_args__ = (
         Index("ix_chat_sessions_user_chat_id", "user_id", "chat_id", unique=True),
+        # Where an imported session came from, once per user (migration 0009).
+        Index("ix_chat_sessions_user_origin", "user_id", "origin", unique=True),
         {"sqlite_autoincrement": True},
     )
 
@@ -132,6 +136,8 @@ class ChatSession(Base):
     # The last message of the branch the session shows (conversation/): its messages are the path
     # from the root to it. No foreign key: the tables would reference each other.
     current_leaf_id: Mapped[int | None] = mapped_column(Integer)
+    # Where an imported session came from (archive/): a file imported again adds no second copy.
+    origin: Mapped[str | None] = mapped_column(String(200))
 
     messages: Mapped[list["ChatMessage"]] = relationship(
         back_populates="session",
@@ -244,6 +250,9 @@ class UploadOwner(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
 
 
+# `create_all` makes the search indexes too, as migration 0008 does.
+event.listen(Base.metadata, "after_create", lambda _target, connection, **_: search_schema.create(connection))
+
 SESSIONS = cast(Table, ChatSession.__table__)
 MESSAGES = cast(Table, ChatMessage.__table__)
 
@@ -273,6 +282,8 @@ class Database:
         self._checkpoint_due: asyncio.TimerHandle | None = None
         self._checkpointing: Future[None] | None = None
         self._wal_checked = 0  # the WAL file's size when the last checkpoint started
+        # Told the seconds each unit of work took (observability/metrics.py), when set.
+        self.observe: Callable[[float], None] | None = None
 
     async def run(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `work(session, ...)` on a database thread; commit if it returns, roll back if it raises.
@@ -301,17 +312,27 @@ class Database:
         return await asyncio.shield(asyncio.wrap_future(queued))
 
     def _unit(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        started = time.perf_counter()
         session = Session(bind=self._connection(), expire_on_commit=False)
         try:
             with session.begin():
                 return work(session, *args, **kwargs)
         finally:
             session.close()
+            self._timed(started)
 
     def _core_unit(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        started = time.perf_counter()
         connection = self._connection()
-        with connection.begin():
-            return work(connection, *args, **kwargs)
+        try:
+            with connection.begin():
+                return work(connection, *args, **kwargs)
+        finally:
+            self._timed(started)
+
+    def _timed(self, started: float) -> None:
+        if self.observe is not None:
+            self.observe(time.perf_counter() - started)
 
     def _connection(self) -> Connection:
         # A connection lost to a disconnect is invalidated by SQLAlchemy and, once its unit of work

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from app_factory import create_app
 from config import Settings, load_settings
 from generation.manager import GenerationManager
+from observability.logs import configure_logging
 
 
 class DrainingServer(uvicorn.Server):
@@ -72,13 +73,15 @@ def serve(settings: Settings) -> None:
         # No permessage-deflate on WebSockets: a token frame is a few dozen bytes, and compressing
         # each one cost more CPU than relaying it (2.7x SSE's per chunk) plus a zlib context per socket.
         ws_per_message_deflate=False,
+        # JSON logs: uvicorn's own loggers go to the root's JSON handler rather than their own.
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )
     DrainingServer(config, app, settings.shutdown_grace_seconds).run()
 
 
 def main() -> None:
     settings = load_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_format)
     # A line per vendor request would double the log of every chat; vendor failures are logged
     # (and stored with the reply) by the service itself.
     logging.getLogger("httpx2").setLevel(logging.WARNING)

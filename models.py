@@ -177,6 +177,7 @@ class SessionOut(BaseModel):
     message_count: int = 0
     chat_id: str | None = Field(None, description="Its id in the simple chat API (POST /chat), if it has one")
     current_leaf_id: int | None = Field(None, description="The last message of the branch it shows")
+    origin: str | None = Field(None, description="Where it was imported from (POST /import), if it was")
 
 
 class SessionDetail(SessionOut):

@@ -10,9 +10,10 @@ import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import database
+import limits.slots
 from auth.store import own_session_files
 from config import Settings
 from generation.event_log import Event
@@ -22,7 +23,14 @@ from generation.redis_bus import RedisBus
 from generation.reply import Reply
 from generation.running import Generation
 from generation.watchdogs import STOPPED, overrun
+from observability.tracing import reply_span
 from providers.base import LLMProvider, ProviderRequest
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
+    from observability.metrics import Metrics
+    from titles.titler import Titler
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +58,10 @@ class GenerationManager:
         self.default_prompt = PromptFile(settings.system_prompt_file)
         self._recent: dict[int, tuple[float, Generation]] = {}
         self._supervisor: asyncio.Task[None] | None = None
+        # Names new sessions after their first reply (TITLE_PROVIDER); None when that is off.
+        self.titler: Titler | None = None
+        self.metrics: Metrics | None = None  # told of each reply that ends, when set
+        self.tracer: Tracer | None = None  # a span per reply (OTEL_EXPORTER_OTLP_ENDPOINT), when set
 
     async def start(self) -> None:
         """Recover replies a dead process left `streaming`, then start supervising."""
@@ -84,17 +96,24 @@ class GenerationManager:
             await self.bus.renew_leases([generation.message_id])
         self.active[generation.message_id] = generation
         generation.task = asyncio.create_task(
-            self._drive(generation), name=f"generation-{generation.message_id}"
+            self._drive(generation, limits.slots.claim()), name=f"generation-{generation.message_id}"
         )
         return generation
 
     async def _own_files(self, session_id: int, names: list[str]) -> None:
         await self.db.run_core(own_session_files, session_id, names)
 
-    async def _drive(self, generation: Generation) -> None:
+    async def _drive(self, generation: Generation, slot: limits.slots.Slot | None = None) -> None:
+        """Run the generation, store its end, and free the limit slot its request took (limits/)."""
+        with reply_span(self.tracer, generation):
+            await self._run_and_store(generation, slot)
+
+    async def _run_and_store(self, generation: Generation, slot: limits.slots.Slot | None) -> None:
         try:
             await generation.run()
         finally:
+            if slot is not None:
+                await asyncio.shield(slot.release())
             try:
                 await asyncio.shield(self._store(generation))
             finally:
@@ -102,6 +121,8 @@ class GenerationManager:
                 generation.done.set()
                 self.active.pop(generation.message_id, None)
                 self._recent[generation.message_id] = (time.monotonic(), generation)
+                if self.metrics is not None:
+                    self.metrics.reply_ended(generation)
             if self.bus is not None:
                 await self.bus.release_lease(generation.message_id)
 

@@ -106,6 +106,7 @@ class Generation:
                 first = not self.pace.has_output
                 self._apply(event)
                 if first and self.pace.has_output:
+                    self.pace.first_output_at = time.monotonic()
                     # Let the stream write the first output before a burst of buffered chunks is parsed.
                     await asyncio.sleep(0)
         except asyncio.CancelledError:

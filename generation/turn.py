@@ -28,6 +28,7 @@ from media import UPLOAD_PREFIX, MediaError, check_media, media_items
 from models import MEDIA_FIELDS, ApiError, ChatMessageIn, ChatRequest
 from provider_registry import ProviderRegistry
 from providers.base import LLMProvider, ProviderRequest, Turn
+from titles.titler import FirstTurn
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +208,11 @@ async def _store_and_launch(
         params=params,
         media_options=media,
     )
-    return await manager.launch(stored.session_id, stored.reply_id, provider, request)
+    generation = await manager.launch(stored.session_id, stored.reply_id, provider, request)
+    if body.session_id is None and manager.titler is not None:
+        question = next((m.content for m in body.messages if m.role == "user" and m.content), "")
+        manager.titler.follow(generation, FirstTurn(stored.session_id, default_title(body), question))
+    return generation
 
 
 @dataclass(frozen=True, slots=True)

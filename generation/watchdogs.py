@@ -30,6 +30,7 @@ class Pace:
     last_event_at: float = 0.0
     pinged_at: float = 0.0
     has_output: bool = False
+    first_output_at: float | None = None  # when has_output became true
     loop_checked: int = 0  # pieces of text at the last loop check
 
     def __post_init__(self) -> None:

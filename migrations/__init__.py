@@ -26,6 +26,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection
 
+from search import schema as search_schema
+
 logger = logging.getLogger(__name__)
 
 BASELINE = "0001_baseline"
@@ -40,6 +42,11 @@ _one_at_a_time = threading.Lock()
 
 class SchemaError(RuntimeError):
     """The database holds a schema this service does not upgrade; the message names it and says why."""
+
+
+def ours(name: str | None, type_: str, _parents: Any) -> bool:
+    """Whether autogenerate compares an object: not the search indexes, which no model declares."""
+    return not search_schema.is_search_object(name)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -27,6 +27,7 @@ def configure(connection: Connection | None = None, url: str | None = None) -> N
         # SQLite alters a table by copying it: batch operations do that for every revision.
         render_as_batch=sqlite,
         compare_type=True,
+        include_name=migrations.ours,
         # `migrations.held` makes even SQLite's DDL transactional: one transaction for everything.
         transactional_ddl=True,
         literal_binds=url is not None,

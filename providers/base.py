@@ -19,6 +19,7 @@ import httpx2
 import openai
 
 from media import MediaRef, MediaSupport
+from observability.request_id import send_request_id
 from providers.errors import ProviderTimeout
 
 
@@ -354,6 +355,8 @@ def pool_options(settings: ProviderSettings) -> dict[str, Any]:
             max_connections=settings.max_connections,
             max_keepalive_connections=min(settings.max_connections, 200),
         ),
+        # Once per vendor request (not per chunk): the turn's request id, for the vendor's logs.
+        "event_hooks": {"request": [send_request_id]},
     }
 
 

@@ -17,9 +17,11 @@ from generation.reply import replay_log
 from generation.running import Generation
 from generation.turn import Caller, Started, start_continue, start_turn
 from generation.watchdogs import STOPPED
+from limits.dependency import ChatLimits
 from models import ApiError, ChatRequest, ChatResponse, ContinueRequest, MessageOut
 from routers.deps import Db, Manager, MessageId, Registry
 from routers.errors import (
+    CHAT_LIMITED,
     DRAINING,
     MESSAGE_NOT_FOUND,
     NOT_CONTINUABLE,
@@ -79,7 +81,8 @@ TURN_REFUSED = responses(UNREADABLE_BODY, UNUSABLE_PROVIDER, VENDOR_FAILED, DRAI
 @router.post(
     "",
     response_model=ChatResponse,
-    responses=responses(SSE_OR_JSON, TURN_REFUSED, UNUSABLE_MEDIA, SESSION_NOT_FOUND),
+    responses=responses(SSE_OR_JSON, TURN_REFUSED, UNUSABLE_MEDIA, SESSION_NOT_FOUND, CHAT_LIMITED),
+    dependencies=[ChatLimits],
 )
 async def chat(
     body: ChatRequest,
@@ -97,7 +100,8 @@ async def chat(
 @router.post(
     "/{message_id}/continue",
     response_model=ChatResponse,
-    responses=responses(SSE_OR_JSON, TURN_REFUSED, MESSAGE_NOT_FOUND, NOT_CONTINUABLE),
+    responses=responses(SSE_OR_JSON, TURN_REFUSED, MESSAGE_NOT_FOUND, NOT_CONTINUABLE, CHAT_LIMITED),
+    dependencies=[ChatLimits],
 )
 async def continue_reply(
     message_id: MessageId,

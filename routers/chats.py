@@ -12,6 +12,7 @@ from auth.current_user import Auth, CurrentUser
 from conversation import branching
 from conversation.schemas import EditRequest
 from generation.turn import Caller, start_turn
+from limits.dependency import ChatLimits
 from models import (
     ApiError,
     ChatRequest,
@@ -86,6 +87,7 @@ async def list_messages(db: Db, manager: Manager, user: CurrentUser, chat_id: Se
 
 @router.post(
     "/chats/{chat_id}/messages",
+    dependencies=[ChatLimits],
     status_code=status.HTTP_201_CREATED,
     responses=responses(UNREADABLE_BODY, UNUSABLE_PROVIDER, VENDOR_FAILED, DRAINING, SESSION_NOT_FOUND),
 )
@@ -120,6 +122,7 @@ class NotAUserMessage(ApiError):
 
 @router.patch(
     "/messages/{message_id}",
+    dependencies=[ChatLimits],
     responses=responses(UNREADABLE_BODY, MESSAGE_NOT_FOUND, BRANCH_CONFLICT, VENDOR_FAILED, DRAINING),
 )
 async def edit_message(

@@ -83,6 +83,9 @@ VENDOR_FAILED: Responses = {
     502: _error("The vendor failed, was unreachable, broke the stream or rejected the API key"),
     504: _error("The vendor did not answer in time"),
 }
+CHAT_LIMITED: Responses = {
+    429: _error("Over the client's RATE_LIMIT_PER_MINUTE or MAX_CONCURRENT_GENERATIONS; see Retry-After")
+}
 INVALID_CHAT_ID: Responses = {400: _error("A chat id that breaks a rule of chat ids; the rule is named")}
 CHAT_NOT_FOUND: Responses = {404: _error("No chat with this id")}
 UPLOAD_REFUSED: Responses = {

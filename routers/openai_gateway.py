@@ -15,6 +15,7 @@ from gateway.calls import start_call
 from gateway.errors import ERRORS, GatewayError, OpenAIErrorRoute
 from gateway.schemas import CompletionRequest
 from generation.turn import Caller
+from limits.dependency import ChatLimits
 from models import MAX_ROW_ID
 from routers.deps import GatewayState, Manager, Registry
 from routers.errors import Responses
@@ -37,7 +38,9 @@ STREAMED: Responses = {
 }
 
 
-@router.post("/chat/completions", response_model=None, responses={**STREAMED, **ERRORS})
+@router.post(
+    "/chat/completions", response_model=None, responses={**STREAMED, **ERRORS}, dependencies=[ChatLimits]
+)
 async def chat_completions(
     body: CompletionRequest,
     caller: Calling,

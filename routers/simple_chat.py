@@ -22,10 +22,12 @@ from config import Settings
 from conversation import store
 from generation.manager import GenerationManager
 from generation.turn import Caller, Started, start_turn
+from limits.dependency import ChatLimits
 from models import ApiError, ChatRequest, RequestBody
 from provider_registry import ProviderRegistry
 from routers.deps import AppSettings, Db, Manager, Registry
 from routers.errors import (
+    CHAT_LIMITED,
     CHAT_NOT_FOUND,
     DRAINING,
     INVALID_CHAT_ID,
@@ -148,7 +150,10 @@ async def api_info(settings: AppSettings) -> ApiInfoOut:
 
 @router.post(
     "/chat",
-    responses=responses(UNREADABLE_BODY, INVALID_CHAT_ID, UNUSABLE_PROVIDER, VENDOR_FAILED, DRAINING),
+    responses=responses(
+        UNREADABLE_BODY, INVALID_CHAT_ID, UNUSABLE_PROVIDER, VENDOR_FAILED, DRAINING, CHAT_LIMITED
+    ),
+    dependencies=[ChatLimits],
 )
 async def simple_chat(
     body: SimpleChatIn,

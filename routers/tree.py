@@ -10,6 +10,7 @@ from auth.current_user import Auth, CurrentUser
 from conversation import branching, store
 from conversation.schemas import EditRequest, LeafUpdate, RegenerateRequest, TreeNode, TreeOut
 from generation.turn import Caller
+from limits.dependency import ChatLimits
 from models import MessageOut, SessionDetail
 from routers.chat import RESUMABLE, SSE_OR_JSON, TURN_REFUSED, answer_turn
 from routers.deps import Db, Manager, MessageId, Registry, SessionId
@@ -65,7 +66,7 @@ async def switch_branch(
     return detail
 
 
-@router.post("/{session_id}/messages/{message_id}/edit", responses=BRANCH_REFUSED)
+@router.post("/{session_id}/messages/{message_id}/edit", responses=BRANCH_REFUSED, dependencies=[ChatLimits])
 async def edit_message(
     registry: Registry,
     manager: Manager,
@@ -82,7 +83,9 @@ async def edit_message(
     return await answer_turn(started, body.stream, manager, resumable=resumable)
 
 
-@router.post("/{session_id}/messages/{message_id}/regenerate", responses=BRANCH_REFUSED)
+@router.post(
+    "/{session_id}/messages/{message_id}/regenerate", responses=BRANCH_REFUSED, dependencies=[ChatLimits]
+)
 async def regenerate(
     registry: Registry,
     manager: Manager,

@@ -15,6 +15,7 @@ from auth.current_user import Auth, CurrentUser, User, user_from_token
 from auth.service import AuthService
 from conversation import store
 from generation.turn import Caller, start_continue
+from limits.dependency import ChatLimits
 from models import MAX_ROW_ID, ApiError, MessageOut
 from provider_registry import ProviderRegistry
 from routers.chat import stop
@@ -113,6 +114,7 @@ async def abort(message_id: MessageId, manager: Manager, db: Db, user: CurrentUs
 
 @router.post(
     "/{message_id}/continue",
+    dependencies=[ChatLimits],
     status_code=status.HTTP_202_ACCEPTED,
     responses=responses(MESSAGE_NOT_FOUND, NOT_CONTINUABLE, UNUSABLE_PROVIDER, DRAINING),
 )

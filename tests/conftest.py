@@ -3,7 +3,10 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import sqlite3
+import subprocess
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -12,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from httpx_sse import aconnect_sse
 
 from app_factory import create_app
@@ -24,6 +28,7 @@ from tests.fakes.openai_vendor import FakeOpenAIVendor
 from tests.fakes.server import ServerThread
 from tests.families import MODELS, Family
 from tests.postgres_server import postgres_server, server_program
+from tests.service_process import free_port
 
 SettingsFactory = Callable[..., Settings]
 
@@ -135,6 +140,37 @@ def postgres() -> Iterator[str]:
         pytest.skip("PostgreSQL is not installed; run scripts/install-postgres.sh")
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """The URL of a real redis-server started for the test, on a free port of 127.0.0.1."""
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed (scripts/install-redis.sh installs it)")
+        pytest.skip("redis-server is not installed; run scripts/install-redis.sh")
+    port = free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -229,7 +229,9 @@ def schema_of(url: str) -> dict[str, Any]:
 
 def differences_from_models(url: str) -> list[Any]:
     with connected(url) as db:
-        context = MigrationContext.configure(db, opts={"compare_type": True, "compare_server_default": True})
+        context = MigrationContext.configure(
+            db, opts={"compare_type": True, "compare_server_default": True, "include_name": migrations.ours}
+        )
         return compare_metadata(context, database.Base.metadata)
 
 
@@ -284,7 +286,7 @@ def tree_columns(table: str, row: dict[str, Any], messages: list[dict[str, Any]]
     """
     if table == "chat_sessions":
         own = [m["id"] for m in messages if m["session_id"] == row["id"]]
-        return {"chat_id": None, "user_id": 1, "current_leaf_id": max(own, default=None)}
+        return {"chat_id": None, "user_id": 1, "current_leaf_id": max(own, default=None), "origin": None}
     earlier = [m["id"] for m in messages if m["session_id"] == row["session_id"] and m["id"] < row["id"]]
     return {"documents": None, "tool_calls": None, "parent_id": max(earlier, default=None)}
 

@@ -2,54 +2,19 @@
 
 import asyncio
 import json
-import os
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from httpx_sse import aconnect_sse
 
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream
 from tests.frontend import reread, stream_turn
-from tests.service_process import ServiceProcess, free_port
+from tests.service_process import ServiceProcess
 from tests.sse import start_and_read
 
 BODY = {"provider": "deepseek", "model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    server = shutil.which("redis-server")
-    if server is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed (scripts/install-redis.sh installs it)")
-        pytest.skip("redis-server is not installed; run scripts/install-redis.sh")
-    port = free_port()
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        url = f"redis://127.0.0.1:{port}/0"
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis.from_url(url).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture

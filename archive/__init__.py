@@ -1,0 +1,1 @@
+"""Export and import of conversations: our own lossless format, and ChatGPT's `conversations.json`."""
