@@ -83,7 +83,7 @@ class Generation:
         self._abort = reason
         if cut_at is not None:
             first = len(opening(self.session_id, self.message_id))
-            self.reply.cut(advanced(self._start, self.log.events[first:cut_at]))
+            self.reply.cut(advanced(self._start, self.log.events(first, cut_at)))
         self._end(reason.status, reason.finish_reason, reason.error)
         # A task cancelled before its first step never runs its clean-up (the final store): one
         # that has not started yet finds the reason when it does, and ends at once.
