@@ -7,7 +7,7 @@ import pytest
 
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, text_stream
 from tests.service_process import ServiceProcess
-from tests.test_workers import redis_url, workers  # noqa: F401 (fixtures)
+from tests.test_workers import workers  # noqa: F401 (a fixture; redis_url is conftest's)
 from tests.ws import new_session, opened, tokens
 
 pytestmark = pytest.mark.timeout(60)
