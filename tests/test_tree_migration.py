@@ -75,6 +75,7 @@ async def test_todays_database_is_upgraded_in_place_each_chat_a_one_branch_tree(
             **row,
             "user_id": 1,
             "current_leaf_id": tree_columns("chat_sessions", row, MESSAGES)["current_leaf_id"],
+            "origin": None,  # a later revision's column (0009), empty on a session from before it
         }
         for row in before["chat_sessions"]
     ]
