@@ -41,9 +41,6 @@ class EventLog:
         # Called with (number of the first event, events) on every append, to copy them elsewhere.
         self.mirror: Callable[[int, list[Event]], None] | None = None
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def events(self, start: int = 0, stop: int | None = None) -> list[Event]:
         """The events at positions `start` to `stop` (0-based, as in a slice), as dicts."""
         return [_event(entry) for entry in self._entries[start:stop]]
