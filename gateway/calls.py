@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 import database
 from auth.errors import NoVendorKey
+from conversation import store
 from gateway.errors import GatewayError
 from gateway.fallbacks import Attempt, FallbackChain
 from gateway.routing import Target
@@ -181,16 +182,15 @@ def _store_call(
             system_prompt=_system_prompt(body.messages),
             user_id=user_id,
         )
-        new, touch = conversation, False
+        new, touch, parent = conversation, False, None
     else:
-        session = database.session_prompt(db, session_id)
-        if session is None or session.user_id != user_id:  # another user's session is not found
-            raise database.NotFoundError(f"Session {session_id} not found")
+        # Another user's session is not found; the call's messages go below the branch it shows.
+        parent = store.session_head(db, session_id, user_id).current_leaf_id
         last_reply = max((i for i, m in enumerate(conversation) if m.role == "assistant"), default=-1)
         new, touch = conversation[last_reply + 1 :], True
     rows = [_row(m.role, m.text(), m.image_urls() or None) for m in new]
     rows.append(_row("assistant", "", None, provider=provider, model=model, status="streaming"))
-    *_, reply_id = database.add_messages(db, session_id, rows, touch=touch)
+    *_, reply_id = store.add_branch(db, session_id, parent, rows, touch=touch)
     return session_id, reply_id
 
 
