@@ -28,7 +28,7 @@ from tests.fakes.openai_vendor import FakeOpenAIVendor
 from tests.fakes.server import ServerThread
 from tests.families import MODELS, Family
 from tests.postgres_server import postgres_server, server_program
-from tests.service_process import free_port
+from tests.service_process import ServiceProcess, free_port
 
 SettingsFactory = Callable[..., Settings]
 
@@ -275,3 +275,27 @@ def chat_body(provider: str = "deepseek", content: str = "hi", **fields: Any) ->
         "messages": [{"role": "user", "content": content}],
         **fields,
     }
+
+
+@pytest.fixture
+def workers(
+    tmp_path: Path, vendor: FakeOpenAIVendor, redis_url: str, request: pytest.FixtureRequest
+) -> Iterator[tuple[ServiceProcess, ...]]:
+    """Two `python main.py` workers on one SQLite file and one Redis; the second is started by the test."""
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
+        "REDIS_URL": redis_url,
+        "DEEPSEEK_API_KEY": "test-key",
+        "DEEPSEEK_BASE_URL": vendor.url,  # type: ignore[attr-defined]
+        "PROVIDER_MAX_RETRIES": "0",
+        "STREAM_FLUSH_INTERVAL": "0.2",
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        **getattr(request, "param", {}),
+    }
+    first = ServiceProcess(tmp_path / "a.log", **env).start()
+    second = ServiceProcess(tmp_path / "b.log", **env)
+    try:
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()
