@@ -1,5 +1,6 @@
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from tests.fakes.ollama_vendor import FakeOllamaVendor
 from tests.fakes.openai_vendor import FakeOpenAIVendor
 from tests.fakes.server import ServerThread
 from tests.families import MODELS, Family
-from tests.postgres_server import postgres_server, server_program
+from tests.postgres_server import create_database, postgres_server, server_program
 from tests.service_process import ServiceProcess, free_port
 
 SettingsFactory = Callable[..., Settings]
@@ -299,3 +300,22 @@ def workers(
     finally:
         first.stop()
         second.stop()
+
+
+_database_names = itertools.count(1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def each_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new empty database of each kind the service runs on: the test runs once on each."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'service.db'}"
+    return create_database(request.getfixturevalue("postgres"), f"service_{next(_database_names)}")
+
+
+@pytest.fixture
+async def served_on_each_database(
+    serve: ServeApp, make_settings: SettingsFactory, each_database_url: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(make_settings(database_url=each_database_url)) as client:
+        yield client
