@@ -11,7 +11,6 @@ import asyncio
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -26,7 +25,7 @@ from gateway.service import Gateway
 from generation.manager import GenerationManager
 from generation.recovery import ServiceDraining
 from generation.running import Generation
-from generation.turn import Caller
+from generation.turn import Caller, message_row
 from media import check_media
 from models import ChatMessageIn
 from provider_registry import ProviderRegistry
@@ -184,33 +183,11 @@ def _store_call(
         )
         new, touch, parent = conversation, False, None
     else:
-        # Another user's session is not found; the call's messages go below the session's current leaf.
+        # Another user's session is not found; the call's messages go below the branch it shows.
         parent = store.session_head(db, session_id, user_id).current_leaf_id
         last_reply = max((i for i, m in enumerate(conversation) if m.role == "assistant"), default=-1)
         new, touch = conversation[last_reply + 1 :], True
-    rows = [_row(m.role, m.text(), m.image_urls() or None) for m in new]
-    rows.append(_row("assistant", "", None, provider=provider, model=model, status="streaming"))
+    rows = [message_row(m.role, m.text(), m.image_urls() or None) for m in new]
+    rows.append(message_row("assistant", "", provider=provider, model=model, status="streaming"))
     *_, reply_id = store.add_branch(db, session_id, parent, rows, touch=touch)
     return session_id, reply_id
-
-
-def _row(
-    role: str,
-    content: str,
-    images: list[str] | None,
-    *,
-    provider: str | None = None,
-    model: str | None = None,
-    status: str = "complete",
-) -> dict[str, Any]:
-    # Every row carries the same columns, so one INSERT takes them all.
-    return {
-        "role": role,
-        "content": content,
-        "images": images,
-        "videos": None,
-        "audios": None,
-        "provider": provider,
-        "model": model,
-        "status": status,
-    }

@@ -250,8 +250,8 @@ def _store_turn(
         system_prompt, parent, history = _session_context(
             db, session_id, provider_id, attach, user_id=user_id
         )
-    rows = [_row(m.role, m.content, m.images, m.videos, m.audios, m.documents) for m in body.messages]
-    rows.append(_row("assistant", "", provider=provider_id, model=model, status="streaming"))
+    rows = [message_row(m.role, m.content, m.images, m.videos, m.audios, m.documents) for m in body.messages]
+    rows.append(message_row("assistant", "", provider=provider_id, model=model, status="streaming"))
     *_, reply_id = store.add_branch(db, session_id, parent, rows, touch=body.session_id is not None)
     return StoredTurn(session_id, system_prompt, history, reply_id)
 
@@ -276,7 +276,7 @@ def _session_context(
     return head.system_prompt, parent, history
 
 
-def _row(
+def message_row(
     role: str,
     content: str,
     images: list[str] | None = None,

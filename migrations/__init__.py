@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from alembic import command
+from alembic import command, op
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -38,6 +38,17 @@ ADVISORY_LOCK_KEY = 7_146_803_218_260_581_170
 # Alembic's `context` and `op` are module globals: upgrades on two threads of one process would
 # each run in the other's environment.
 _one_at_a_time = threading.Lock()
+
+
+def batch_rebuild() -> dict[str, Any]:
+    """`op.batch_alter_table`'s arguments for a revision that changes a table.
+
+    PostgreSQL alters the table in place; SQLite copies it as `create_all` would write it, and the
+    copy keeps its AUTOINCREMENT (revision 0002).
+    """
+    if op.get_bind().dialect.name != "sqlite":
+        return {}
+    return {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}}
 
 
 class SchemaError(RuntimeError):

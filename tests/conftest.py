@@ -1,5 +1,6 @@
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -27,8 +28,8 @@ from tests.fakes.ollama_vendor import FakeOllamaVendor
 from tests.fakes.openai_vendor import FakeOpenAIVendor
 from tests.fakes.server import ServerThread
 from tests.families import MODELS, Family
-from tests.postgres_server import postgres_server, server_program
-from tests.service_process import free_port
+from tests.postgres_server import create_database, postgres_server, server_program
+from tests.service_process import ServiceProcess, free_port
 
 SettingsFactory = Callable[..., Settings]
 
@@ -275,3 +276,46 @@ def chat_body(provider: str = "deepseek", content: str = "hi", **fields: Any) ->
         "messages": [{"role": "user", "content": content}],
         **fields,
     }
+
+
+@pytest.fixture
+def workers(
+    tmp_path: Path, vendor: FakeOpenAIVendor, redis_url: str, request: pytest.FixtureRequest
+) -> Iterator[tuple[ServiceProcess, ...]]:
+    """Two `python main.py` workers on one SQLite file and one Redis; the second is started by the test."""
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
+        "REDIS_URL": redis_url,
+        "DEEPSEEK_API_KEY": "test-key",
+        "DEEPSEEK_BASE_URL": vendor.url,  # type: ignore[attr-defined]
+        "PROVIDER_MAX_RETRIES": "0",
+        "STREAM_FLUSH_INTERVAL": "0.2",
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        **getattr(request, "param", {}),
+    }
+    first = ServiceProcess(tmp_path / "a.log", **env).start()
+    second = ServiceProcess(tmp_path / "b.log", **env)
+    try:
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()
+
+
+_database_names = itertools.count(1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def each_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new empty database of each kind the service runs on: the test runs once on each."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'service.db'}"
+    return create_database(request.getfixturevalue("postgres"), f"service_{next(_database_names)}")
+
+
+@pytest.fixture
+async def served_on_each_database(
+    serve: ServeApp, make_settings: SettingsFactory, each_database_url: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(make_settings(database_url=each_database_url)) as client:
+        yield client

@@ -5,9 +5,7 @@ PostgreSQL; an import that fails stores nothing.
 """
 
 import copy
-import itertools
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,27 +15,15 @@ import pytest
 from tests import media_samples
 from tests.conftest import ChatCall, ServeApp, SettingsFactory, chat_body
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream
-from tests.postgres_server import create_database
 
 pytestmark = pytest.mark.timeout(60)
 
 API = "/api/v1"
-_names = itertools.count(1)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'archive.db'}"
-    return create_database(request.getfixturevalue("postgres"), f"archive_{next(_names)}")
 
 
 @pytest.fixture
-async def http(
-    serve: ServeApp, make_settings: SettingsFactory, database_url: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(make_settings(database_url=database_url)) as client:
-        yield client
+def http(served_on_each_database: httpx.AsyncClient) -> httpx.AsyncClient:
+    return served_on_each_database
 
 
 async def import_file(http: httpx.AsyncClient, document: Any, name: str = "archive.json") -> httpx.Response:

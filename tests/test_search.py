@@ -1,9 +1,6 @@
 """GET /api/v1/search over titles and message text, on SQLite (FTS5) and PostgreSQL (tsvector)."""
 
 import asyncio
-import itertools
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,28 +8,16 @@ import pytest
 
 from tests.conftest import ChatCall, ServeApp, SettingsFactory, chat_body
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, chunk, sse, text_stream
-from tests.postgres_server import create_database
 from tests.test_migrations import write_before_migrations
 
 pytestmark = pytest.mark.timeout(60)
 
 SEARCH = "/api/v1/search"
-_names = itertools.count(1)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'search.db'}"
-    return create_database(request.getfixturevalue("postgres"), f"search_{next(_names)}")
 
 
 @pytest.fixture
-async def http(
-    serve: ServeApp, make_settings: SettingsFactory, database_url: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(make_settings(database_url=database_url)) as client:
-        yield client
+def http(served_on_each_database: httpx.AsyncClient) -> httpx.AsyncClient:
+    return served_on_each_database
 
 
 async def session_with(
@@ -176,10 +161,10 @@ async def test_a_bad_query_is_a_422_naming_the_parameter(
 
 
 async def test_rows_stored_before_the_upgrade_are_found(
-    serve: ServeApp, make_settings: SettingsFactory, database_url: str
+    serve: ServeApp, make_settings: SettingsFactory, each_database_url: str
 ) -> None:
-    write_before_migrations(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    async with serve(make_settings(database_url=database_url)) as http:
+    write_before_migrations(each_database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    async with serve(make_settings(database_url=each_database_url)) as http:
         pavilion = await found(http, "pavillon")
         world = await found(http, "世界")
     assert [(h["session_id"], h["message_id"], marked(h)) for h in pavilion] == [(1, 2, ["pavillon"])]

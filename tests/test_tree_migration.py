@@ -73,9 +73,9 @@ async def test_todays_database_is_upgraded_in_place_each_chat_a_one_branch_tree(
     expected = [
         {
             **row,
-            "user_id": 1,
-            "current_leaf_id": tree_columns("chat_sessions", row, MESSAGES)["current_leaf_id"],
-            "origin": None,  # a later revision's column (0009), empty on a session from before it
+            # What the revisions after 0003 add: the owner, the leaf, the import origin (none).
+            **tree_columns("chat_sessions", row, MESSAGES),
+            "chat_id": row["chat_id"],
         }
         for row in before["chat_sessions"]
     ]

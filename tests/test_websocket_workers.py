@@ -7,14 +7,13 @@ import pytest
 
 from tests.fakes.openai_vendor import FakeOpenAIVendor, Reply, text_stream
 from tests.service_process import ServiceProcess
-from tests.test_workers import workers  # noqa: F401 (a fixture; redis_url is conftest's)
 from tests.ws import new_session, opened, tokens
 
 pytestmark = pytest.mark.timeout(60)
 
 
 async def test_a_reply_on_one_worker_resumes_on_a_socket_of_another_and_stops_from_there(
-    workers: tuple[ServiceProcess, ServiceProcess],  # noqa: F811
+    workers: tuple[ServiceProcess, ServiceProcess],
     vendor: FakeOpenAIVendor,
 ) -> None:
     first, second = workers

@@ -2,8 +2,6 @@
 
 import asyncio
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,29 +13,6 @@ from tests.service_process import ServiceProcess
 from tests.sse import start_and_read
 
 BODY = {"provider": "deepseek", "model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture
-def workers(
-    tmp_path: Path, vendor: FakeOpenAIVendor, redis_url: str, request: pytest.FixtureRequest
-) -> Iterator[tuple[ServiceProcess, ...]]:
-    env = {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
-        "REDIS_URL": redis_url,
-        "DEEPSEEK_API_KEY": "test-key",
-        "DEEPSEEK_BASE_URL": vendor.url,  # type: ignore[attr-defined]
-        "PROVIDER_MAX_RETRIES": "0",
-        "STREAM_FLUSH_INTERVAL": "0.2",
-        "UPLOAD_DIR": str(tmp_path / "uploads"),
-        **getattr(request, "param", {}),
-    }
-    first = ServiceProcess(tmp_path / "a.log", **env).start()
-    second = ServiceProcess(tmp_path / "b.log", **env)
-    try:
-        yield first, second
-    finally:
-        first.stop()
-        second.stop()
 
 
 async def test_a_reply_resumes_on_another_worker_and_starting_it_does_not_interrupt_the_first(

@@ -10,10 +10,11 @@ in batch mode, as `create_all` would write it, keeping its AUTOINCREMENT (revisi
 """
 
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+
+from migrations import batch_rebuild
 
 revision: str = "0003_session_chat_ids"
 down_revision: str | Sequence[str] | None = "0002_sqlite_ids_never_reused"
@@ -23,20 +24,13 @@ depends_on: str | Sequence[str] | None = None
 INDEX = "ix_chat_sessions_chat_id"
 
 
-def _batch() -> dict[str, Any]:
-    # PostgreSQL alters the table in place; SQLite copies it, and the copy keeps AUTOINCREMENT.
-    if op.get_bind().dialect.name != "sqlite":
-        return {}
-    return {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}}
-
-
 def upgrade() -> None:
-    with op.batch_alter_table("chat_sessions", **_batch()) as batch:
+    with op.batch_alter_table("chat_sessions", **batch_rebuild()) as batch:
         batch.add_column(sa.Column("chat_id", sa.String(100)))
         batch.create_index(INDEX, ["chat_id"], unique=True)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("chat_sessions", **_batch()) as batch:
+    with op.batch_alter_table("chat_sessions", **batch_rebuild()) as batch:
         batch.drop_index(INDEX)
         batch.drop_column("chat_id")

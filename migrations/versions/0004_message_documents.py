@@ -10,10 +10,11 @@ AUTOINCREMENT kept), so both dialects hold the schema the models describe.
 """
 
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+
+from migrations import batch_rebuild
 
 revision: str = "0004_message_documents"
 down_revision: str | Sequence[str] | None = "0003_session_chat_ids"
@@ -21,17 +22,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _batch() -> dict[str, Any]:
-    if op.get_bind().dialect.name != "sqlite":
-        return {}
-    return {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}}
-
-
 def upgrade() -> None:
-    with op.batch_alter_table("chat_messages", **_batch()) as batch:
+    with op.batch_alter_table("chat_messages", **batch_rebuild()) as batch:
         batch.add_column(sa.Column("documents", sa.JSON()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("chat_messages", **_batch()) as batch:
+    with op.batch_alter_table("chat_messages", **batch_rebuild()) as batch:
         batch.drop_column("documents")

@@ -11,12 +11,12 @@ a chat of one user from now on: the unique index on it becomes one on (user_id, 
 """
 
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 
 from database import UTCDateTime
+from migrations import batch_rebuild
 
 revision: str = "0005_users"
 down_revision: str | Sequence[str] | None = "0004_message_documents"
@@ -30,13 +30,6 @@ NEW_INDEX = "ix_chat_sessions_user_chat_id"
 OWNER_KEY = "fk_chat_sessions_user_id"
 # Documents came in revision 0004, before this one.
 MEDIA_COLUMNS = ("images", "videos", "audios", "documents")
-
-
-def _batch() -> dict[str, Any]:
-    # PostgreSQL alters the table in place; SQLite copies it, and the copy keeps AUTOINCREMENT.
-    if op.get_bind().dialect.name != "sqlite":
-        return {}
-    return {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}}
 
 
 def _id() -> sa.Column[int]:
@@ -145,11 +138,11 @@ def _own_stored_uploads() -> None:
 def upgrade() -> None:
     _create_tables()
     _make_local_user()
-    with op.batch_alter_table("chat_sessions", **_batch()) as batch:
+    with op.batch_alter_table("chat_sessions", **batch_rebuild()) as batch:
         batch.drop_index(OLD_INDEX)
         batch.add_column(sa.Column("user_id", sa.Integer(), nullable=True))
     op.execute(f"UPDATE chat_sessions SET user_id = {LOCAL_USER_ID}")
-    with op.batch_alter_table("chat_sessions", **_batch()) as batch:
+    with op.batch_alter_table("chat_sessions", **batch_rebuild()) as batch:
         batch.alter_column("user_id", existing_type=sa.Integer(), nullable=False)
         batch.create_foreign_key(OWNER_KEY, "users", ["user_id"], ["id"])
         batch.create_index(NEW_INDEX, ["user_id", "chat_id"], unique=True)
@@ -157,7 +150,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("chat_sessions", **_batch()) as batch:
+    with op.batch_alter_table("chat_sessions", **batch_rebuild()) as batch:
         batch.drop_index(NEW_INDEX)
         batch.drop_constraint(OWNER_KEY, type_="foreignkey")
         batch.drop_column("user_id")

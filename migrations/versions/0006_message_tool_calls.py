@@ -12,10 +12,11 @@ AUTOINCREMENT (revision 0002).
 """
 
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+
+from migrations import batch_rebuild
 
 revision: str = "0006_message_tool_calls"
 down_revision: str | Sequence[str] | None = "0005_users"
@@ -23,18 +24,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _batch() -> dict[str, Any]:
-    # PostgreSQL alters the table in place; SQLite copies it, and the copy keeps AUTOINCREMENT.
-    if op.get_bind().dialect.name != "sqlite":
-        return {}
-    return {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}}
-
-
 def upgrade() -> None:
-    with op.batch_alter_table("chat_messages", **_batch()) as batch:
+    with op.batch_alter_table("chat_messages", **batch_rebuild()) as batch:
         batch.add_column(sa.Column("tool_calls", sa.JSON()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("chat_messages", **_batch()) as batch:
+    with op.batch_alter_table("chat_messages", **batch_rebuild()) as batch:
         batch.drop_column("tool_calls")

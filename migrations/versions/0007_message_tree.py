@@ -13,10 +13,11 @@ the two tables do not reference each other. On SQLite both tables are rebuilt in
 """
 
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+
+from migrations import batch_rebuild
 
 revision: str = "0007_message_tree"
 down_revision: str | Sequence[str] | None = "0006_message_tool_calls"
@@ -40,28 +41,21 @@ UPDATE chat_sessions SET current_leaf_id = (
 """
 
 
-def _batch() -> dict[str, Any]:
-    # PostgreSQL alters the tables in place; SQLite copies them, and the copies keep AUTOINCREMENT.
-    if op.get_bind().dialect.name != "sqlite":
-        return {}
-    return {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}}
-
-
 def upgrade() -> None:
-    with op.batch_alter_table("chat_messages", **_batch()) as batch:
+    with op.batch_alter_table("chat_messages", **batch_rebuild()) as batch:
         batch.add_column(sa.Column("parent_id", sa.Integer()))
         batch.create_foreign_key(FOREIGN_KEY, "chat_messages", ["parent_id"], ["id"])
         batch.create_index(INDEX, ["parent_id"])
-    with op.batch_alter_table("chat_sessions", **_batch()) as batch:
+    with op.batch_alter_table("chat_sessions", **batch_rebuild()) as batch:
         batch.add_column(sa.Column("current_leaf_id", sa.Integer()))
     op.execute(FILL_PARENTS)
     op.execute(FILL_LEAVES)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("chat_sessions", **_batch()) as batch:
+    with op.batch_alter_table("chat_sessions", **batch_rebuild()) as batch:
         batch.drop_column("current_leaf_id")
-    with op.batch_alter_table("chat_messages", **_batch()) as batch:
+    with op.batch_alter_table("chat_messages", **batch_rebuild()) as batch:
         batch.drop_index(INDEX)
         batch.drop_constraint(FOREIGN_KEY, type_="foreignkey")
         batch.drop_column("parent_id")

@@ -11,11 +11,11 @@ AUTOINCREMENT; the rebuild drops the search triggers on it, which are created ag
 """
 
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 
+from migrations import batch_rebuild
 from search import schema as search_schema
 
 revision: str = "0009_session_origin"
@@ -26,21 +26,15 @@ depends_on: str | Sequence[str] | None = None
 INDEX = "ix_chat_sessions_user_origin"
 
 
-def _batch() -> dict[str, Any]:
-    if op.get_bind().dialect.name != "sqlite":
-        return {}
-    return {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}}
-
-
 def upgrade() -> None:
-    with op.batch_alter_table("chat_sessions", **_batch()) as batch:
+    with op.batch_alter_table("chat_sessions", **batch_rebuild()) as batch:
         batch.add_column(sa.Column("origin", sa.String(200)))
         batch.create_index(INDEX, ["user_id", "origin"], unique=True)
     search_schema.restore_triggers(op.get_bind(), "chat_sessions")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("chat_sessions", **_batch()) as batch:
+    with op.batch_alter_table("chat_sessions", **batch_rebuild()) as batch:
         batch.drop_index(INDEX)
         batch.drop_column("origin")
     search_schema.restore_triggers(op.get_bind(), "chat_sessions")
