@@ -92,7 +92,7 @@ class GenerationManager:
         )
         if self.bus is not None:
             generation.log.mirror = self.bus.mirror(generation.message_id)
-            generation.log.mirror(1, list(generation.log.events))
+            generation.log.mirror(1, generation.log.events())
             await self.bus.renew_leases([generation.message_id])
         self.active[generation.message_id] = generation
         generation.task = asyncio.create_task(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import media
 from generation.event_log import EventLog
+from generation.once import Once
 from generation.reply import Reply, advanced, opening
 from generation.watchdogs import Abort, Pace
 from providers.base import GeneratedMedia, LLMProvider, MediaOutput, ProviderRequest, StreamEvent
@@ -32,6 +33,28 @@ class Generation:
         log: Numbered events for streams, starting with session_id and message_id.
         error: The failure that ended it, if one did.
     """
+
+    # Slots: one per reply held, no instance dict.
+    __slots__ = (
+        "_abort",
+        "_running",
+        "_start",
+        "dirty",
+        "done",
+        "ended",
+        "error",
+        "leaving_stops",
+        "log",
+        "message_id",
+        "own_files",
+        "pace",
+        "provider",
+        "reply",
+        "request",
+        "session_id",
+        "task",
+        "upload_dir",
+    )
 
     def __init__(
         self,
@@ -61,8 +84,8 @@ class Generation:
         self.dirty = False  # changed since it was last stored
         # Streams of it whose client's leaving is that client's Stop (see routers/chat.py).
         self.leaving_stops = 0
-        self.ended = asyncio.Event()  # its final state is set (the row may not be stored yet)
-        self.done = asyncio.Event()  # its final row is stored
+        self.ended = Once()  # its final state is set (the row may not be stored yet)
+        self.done = Once()  # its final row is stored
         self.task: asyncio.Task[None] | None = None
         self._running = False
         self._abort: Abort | None = None
@@ -83,7 +106,7 @@ class Generation:
         self._abort = reason
         if cut_at is not None:
             first = len(opening(self.session_id, self.message_id))
-            self.reply.cut(advanced(self._start, self.log.events[first:cut_at]))
+            self.reply.cut(advanced(self._start, self.log.events(first, cut_at)))
         self._end(reason.status, reason.finish_reason, reason.error)
         # A task cancelled before its first step never runs its clean-up (the final store): one
         # that has not started yet finds the reason when it does, and ends at once.
