@@ -237,6 +237,8 @@ class Settings(BaseSettings):
         prefix = value.rstrip("/")
         if not prefix.startswith("/"):
             raise ValueError("must be a path below the root, such as /api/v1")
+        if prefix == "/v1":
+            raise ValueError("/v1 is the OpenAI-compatible front door's; use another path, such as /api/v1")
         return prefix
 
     @field_validator("database_url")

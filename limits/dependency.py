@@ -1,11 +1,12 @@
 """`ChatLimits`: the dependency every chat entry point takes (POST /chat, continue, the simple chat API)."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Protocol
 
 from fastapi import Depends, Request
 
-from auth.current_user import CurrentUser, User
+from auth.current_user import CurrentUser
 from limits.errors import LimitExceeded
 from limits.slots import PENDING, Slot
 
@@ -19,20 +20,27 @@ class Limits(Protocol):
     async def close(self) -> None: ...
 
 
-def client_key(request: Request, user: User) -> str:
+def client_key(request: Request, user_id: int) -> str:
     """Whose limits a request counts against: its account's with AUTH_MODE=required, else its address's."""
     if not request.app.state.auth.off:
-        return f"user:{user.id}"
+        return f"user:{user_id}"
     return f"address:{request.client.host if request.client else 'unknown'}"
 
 
 async def chat_limits(request: Request, user: CurrentUser) -> AsyncIterator[None]:
     """Refuse a chat request over its client's limits (429, Retry-After); else take a generation slot."""
+    async with within_limits(request, user.id):
+        yield
+
+
+@asynccontextmanager
+async def within_limits(request: Request, user_id: int) -> AsyncIterator[None]:
+    """`chat_limits` for a route that resolves its caller itself (the front door, gateway/auth.py)."""
     limits: Limits | None = request.app.state.limits
     if limits is None:
         yield
         return
-    key = client_key(request, user)
+    key = client_key(request, user_id)
     if limits.per_minute:
         wait = await limits.hit(key)
         if wait is not None:

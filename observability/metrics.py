@@ -5,7 +5,7 @@ A reply's figures are taken once, when it ends (nothing per chunk); the running 
 the database's units of work are read where they happen.
 """
 
-import re
+import functools
 import time
 from collections.abc import Callable
 
@@ -92,17 +92,25 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self._templates: list[tuple[re.Pattern[str], str]] | None = None
+        self._route_of: Callable[[str], str] | None = None
 
     def _route(self, scope: Scope) -> str:
         """The documented path template `scope` matched; "other" for the rest (static files, docs)."""
-        if self._templates is None:
+        if self._route_of is None:
             # The schema's paths carry their routers' prefixes, which a matched route's own `path`
             # does not, included routers being kept apart.
-            paths = scope["app"].openapi()["paths"]
-            self._templates = [(compile_path(template)[0], template) for template in paths]
-        path = scope["path"]
-        return next((template for regex, template in self._templates if regex.match(path)), "other")
+            templates = [
+                (compile_path(template)[0], template) for template in scope["app"].openapi()["paths"]
+            ]
+
+            # A scan of every template per request costs more than the rest of this middleware; the
+            # paths a service sees again and again (a chat's, a session's) are looked up once.
+            @functools.lru_cache(maxsize=2048)
+            def route_of(path: str) -> str:
+                return next((template for regex, template in templates if regex.match(path)), "other")
+
+            self._route_of = route_of
+        return self._route_of(scope["path"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -18,9 +18,10 @@ import orjson
 from media import MediaSupport
 from providers.anthropic_request import profile_for, refusal, request_body
 from providers.anthropic_response import MessageStream, model_info
-from providers.base import ModelInfo, PooledProvider, ProviderRequest, StreamEvent, post_stream
+from providers.base import ModelInfo, PooledProvider, ProviderRequest, StreamEvent
 from providers.errors import ProviderBadRequest, ProviderUnavailable, map_anthropic_errors
 from providers.sse import body_bytes, drain, sse_data
+from providers.stream_start import post_stream
 
 
 class AnthropicProvider(PooledProvider[anthropic.AsyncAnthropic]):

@@ -6,7 +6,6 @@ They never touch the upload folder either: a turn's media arrive already read (`
 and generated media leave as bytes (`GeneratedMedia`), stored by the generation through `media`.
 """
 
-import asyncio
 import functools
 import ssl
 from abc import ABC, abstractmethod
@@ -14,13 +13,11 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Generic, TypeVar
 
-import anthropic
 import httpx2
 import openai
 
 from media import MediaRef, MediaSupport
 from observability.request_id import send_request_id
-from providers.errors import ProviderTimeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,30 +365,3 @@ def vendor_http_client(settings: ProviderSettings) -> httpx2.AsyncClient:
     read each, so this is most of what relaying a chunk costs (see docs/benchmarks.md).
     """
     return openai.DefaultAioHttpClient(**pool_options(settings))
-
-
-async def post_stream(
-    client: openai.AsyncOpenAI | anthropic.AsyncAnthropic, path: str, body: Any, provider: str, limit: float
-) -> httpx2.Response:
-    """POST `body` through a Stainless-generated SDK client; return once the answer has begun, body unread.
-
-    The SDK sends (auth, retries, error statuses); the caller builds the body and reads the stream
-    as plain JSON, because the SDKs' typed-parameter transform and event models cost more CPU than
-    the rest of a relayed reply. `limit` (PROVIDER_TIMEOUT) bounds reaching the vendor and the
-    start of its answer, retries included. From then on the stream's pace is the watchdogs'
-    (FIRST_TOKEN_TIMEOUT, then STREAM_IDLE_TIMEOUT): a reasoning model may think in silence for
-    longer than a request may take to start, and a body read that arms no timer costs each
-    relayed chunk less.
-    """
-    try:
-        async with asyncio.timeout(limit):
-            return await client.post(
-                path,
-                cast_to=httpx2.Response,
-                body=body,
-                stream=True,
-                stream_cls=None,
-                options={"timeout": httpx2.Timeout(limit, read=None)},
-            )
-    except TimeoutError as exc:
-        raise ProviderTimeout(provider, "the vendor did not answer in time") from exc

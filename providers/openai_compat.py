@@ -24,10 +24,10 @@ from providers.base import (
     ToolCallDelta,
     Turn,
     Usage,
-    post_stream,
 )
 from providers.errors import ProviderUnavailable, map_openai_errors
 from providers.sse import body_bytes, drain, sse_data, whole_body
+from providers.stream_start import post_stream
 from providers.think_tags import ThinkTagSplitter
 
 # The formats `input_audio` takes, by MIME type (https://platform.openai.com/docs/guides/audio).

@@ -10,20 +10,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Response
 
 from gateway.answer import answer
-from gateway.auth import resolve_caller
+from gateway.auth import FrontDoorCall, front_door_call, resolve_caller
 from gateway.calls import start_call
 from gateway.errors import ERRORS, GatewayError, OpenAIErrorRoute
 from gateway.schemas import CompletionRequest
 from generation.turn import Caller
-from limits.dependency import ChatLimits
 from models import MAX_ROW_ID
-from routers.deps import GatewayState, Manager, Registry
+from routers.deps import GatewayState, Registry
 from routers.errors import Responses
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"], route_class=OpenAIErrorRoute)
 
-# A dependency, so that a call without a valid key is refused before its body is even read.
+# Dependencies, so that a call without a valid key is refused before its body is even read.
 Calling = Annotated[Caller, Depends(resolve_caller)]
+# The caller within the chat limits (limits/), and the app's state the call runs on.
+Completing = Annotated[FrontDoorCall, Depends(front_door_call)]
 SessionHeader = Annotated[
     int | None,
     Header(alias="X-Session-Id", ge=1, le=MAX_ROW_ID, description="Continue this stored session"),
@@ -38,20 +39,16 @@ STREAMED: Responses = {
 }
 
 
-@router.post(
-    "/chat/completions", response_model=None, responses={**STREAMED, **ERRORS}, dependencies=[ChatLimits]
-)
+@router.post("/chat/completions", response_model=None, responses={**STREAMED, **ERRORS})
 async def chat_completions(
-    body: CompletionRequest,
-    caller: Calling,
-    registry: Registry,
-    manager: Manager,
-    gateway: GatewayState,
-    session_header: SessionHeader = None,
+    body: CompletionRequest, on: Completing, session_header: SessionHeader = None
 ) -> Response:
     """OpenAI's Chat Completions (streamed or not); the call is stored as a session."""
     session_id = session_header if session_header is not None else _metadata_session(body)
-    call = await start_call(manager, registry, gateway, body, caller, session_id=session_id, label=body.user)
+    manager = on.manager
+    call = await start_call(
+        manager, on.registry, on.gateway, body, on.caller, session_id=session_id, label=body.user
+    )
     return await answer(
         call,
         body.model,
