@@ -45,10 +45,14 @@ class RequestTemplate:
 
     @classmethod
     def of(cls, client: StainlessClient) -> "RequestTemplate":
-        # Merged as the SDK merges them: the auth headers, then its user agent and platform headers
-        # with the provider's own (default_headers=...), where an Omit is a header left out.
-        merged = {**client.auth_headers, **client.default_headers}
-        headers = httpx2.Headers({k: v for k, v in merged.items() if isinstance(v, str)})
+        # Merged as the SDK and httpx2 merge them: the HTTP client's own, the auth headers, then the
+        # SDK's user agent and platform headers with the provider's (default_headers=...), where an
+        # Omit is a header left out.
+        sdk = {**client.auth_headers, **client.default_headers}
+        headers = client._client.headers.copy()
+        headers.update({k: v for k, v in sdk.items() if isinstance(v, str)})
+        for name in (k for k, v in sdk.items() if not isinstance(v, str)):
+            headers.pop(name, None)
         # An SDK keeps its base URL's path ending in "/"; a bare host prints without it.
         return cls(str(client.base_url).rstrip("/") + "/", headers, {})
 

@@ -31,6 +31,7 @@ from routers.errors import (
     BRANCH_CONFLICT,
     DRAINING,
     MESSAGE_NOT_FOUND,
+    NOT_A_USER_MESSAGE,
     SESSION_NOT_FOUND,
     UNKNOWN_PROVIDER,
     UNREADABLE_BODY,
@@ -123,7 +124,9 @@ class NotAUserMessage(ApiError):
 @router.patch(
     "/messages/{message_id}",
     dependencies=[ChatLimits],
-    responses=responses(UNREADABLE_BODY, MESSAGE_NOT_FOUND, BRANCH_CONFLICT, VENDOR_FAILED, DRAINING),
+    responses=responses(
+        UNREADABLE_BODY, MESSAGE_NOT_FOUND, NOT_A_USER_MESSAGE, BRANCH_CONFLICT, VENDOR_FAILED, DRAINING
+    ),
 )
 async def edit_message(
     db: Db,

@@ -63,6 +63,11 @@ UNUSABLE_MEDIA: Responses = {
     400: _error("A media reference that is not an existing upload, an https:// URL or a base64 data: URL"),
     422: _error("Invalid fields, or media the chosen provider does not take", InvalidOut),
 }
+NOT_A_USER_MESSAGE: Responses = {
+    422: _error(
+        "Invalid fields, or a message that is not a user message (a reply is regenerated)", InvalidOut
+    )
+}
 NOT_CONTINUABLE: Responses = {409: _error("The reply is complete or still generating")}
 BRANCH_CONFLICT: Responses = {
     409: _error("Another reply of the session is generating; `running_message_id` names it")

@@ -74,12 +74,35 @@ async def list_models(caller: Calling, registry: Registry, gateway: GatewayState
     configured = [p.id for p in registry.all() if p.configured]
     listings = await asyncio.gather(*(registry.models(p) for p in configured))
     data = [
-        {"id": f"{listing.provider}/{m.id}", "object": "model", "created": 0, "owned_by": listing.provider}
-        for listing in listings
-        for m in listing.models
+        _model(f"{listing.provider}/{m.id}", listing.provider) for listing in listings for m in listing.models
     ]
-    data += [
-        {"id": alias, "object": "model", "created": 0, "owned_by": "alias"}
-        for alias in gateway.routes.aliases
-    ]
+    data += [_model(alias, "alias") for alias in gateway.routes.aliases]
     return {"object": "list", "data": data}
+
+
+@router.get("/models/{model:path}", responses=ERRORS)
+async def retrieve_model(
+    model: str, caller: Calling, registry: Registry, gateway: GatewayState
+) -> dict[str, Any]:
+    """One model of GET /v1/models by its id: `provider/model` (slashes allowed in the model) or an alias."""
+    if model in gateway.routes.aliases:
+        return _model(model, "alias")
+    target = gateway.routes.targets(model)[0]  # 404 for a provider this service does not have
+    provider = registry.known(target.provider)
+    await registry.refresh(provider.id)
+    listing = await registry.models(provider.id) if provider.configured else None
+    if listing is None or all(m.id != target.model for m in listing.models):
+        where = (
+            f"the models of '{provider.id}'" if listing is not None else f"'{provider.id}' (not configured)"
+        )
+        raise GatewayError(
+            f"The model '{model}' does not exist: it is not among {where}; GET /v1/models lists them",
+            status=404,
+            param="model",
+            code="model_not_found",
+        )
+    return _model(model, provider.id)
+
+
+def _model(model_id: str, owner: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": owner}

@@ -92,7 +92,13 @@ def test_a_key_and_base_url_pair_of_an_unknown_vendor_becomes_an_extra_provider(
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("PROVIDER_TIMEOUT", "soon"), ("MODEL_CACHE_TTL", "-1"), ("BACKEND_PORT", "70000")],
+    [
+        ("PROVIDER_TIMEOUT", "soon"),
+        ("MODEL_CACHE_TTL", "-1"),
+        ("BACKEND_PORT", "70000"),
+        # The OpenAI-compatible front door's: our /v1/models would shadow its model list.
+        ("API_PREFIX", "/v1/"),
+    ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, variable: str, value: str

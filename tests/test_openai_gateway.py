@@ -450,6 +450,23 @@ async def test_the_model_list_names_provider_models_and_aliases(
     assert all(m.object == "model" for m in models)
 
 
+async def test_a_model_is_retrieved_by_its_id_and_an_unknown_one_is_the_sdks_not_found_error(
+    make_settings: SettingsFactory, serve: ServeApp
+) -> None:
+    listed = json.loads(wire("openai-models.json"))["data"][0]["id"]
+    async with serve(make_settings(model_aliases=FAST)) as http, sdk(http) as api:
+        found = await api.models.retrieve(f"deepseek/{listed}")
+        alias = await api.models.retrieve("fast")
+        with pytest.raises(openai.NotFoundError) as unlisted:
+            await api.models.retrieve("deepseek/no-such-model")
+        with pytest.raises(openai.NotFoundError) as unknown:
+            await api.models.retrieve("nobody/model")
+    assert (found.id, found.object, found.owned_by) == (f"deepseek/{listed}", "model", "deepseek")
+    assert (alias.id, alias.owned_by) == ("fast", "alias")
+    assert unlisted.value.code == unknown.value.code == "model_not_found"
+    assert "deepseek/no-such-model" in unlisted.value.message
+
+
 async def test_a_fallback_answers_when_the_first_vendor_times_out(
     make_settings: SettingsFactory, serve: ServeApp, vendor: FakeOpenAIVendor
 ) -> None:
